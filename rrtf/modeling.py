@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GPTBigCodeConfig, GPTBigCodeForCausalLM, PreTrainedTokenizerFast
 
-from sandbox.datasets import DATA_DIR
+from rrtf.paths import DATA_DIR
 
 STARCODER_TOKENIZER = DATA_DIR / "tokenizers" / "starcoder-tokenizer.json"
 EOS = "<|endoftext|>"

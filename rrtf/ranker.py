@@ -191,7 +191,7 @@ def verdict_key(rec: dict) -> tuple[int, str, int]:
 def read_verdicts(paths: str | os.PathLike | Sequence[str | os.PathLike], *, round: int | None = None) -> list[Verdict]:
     """The verdicts judge() wrote to one file or several (e.g. one per rank); their lines carry a
     "round" that Verdict itself does not have."""
-    from sandbox.jsonl import iter_jsonl
+    from sandbox.store import iter_jsonl
 
     out = []
     for path in [paths] if isinstance(paths, (str, os.PathLike)) else paths:
@@ -217,7 +217,7 @@ def judge(
     the sampler's per-problem default it is the problem itself; it differs only for a problem asked
     with the other strategy (a code prompt as an instruction)."""
     from rrtf.strategies import strategy_for
-    from sandbox.jsonl import JsonlAppender
+    from sandbox.store import JsonlStore
 
     by_id = {p.task_id: strategy_for(p).judged(p) for p in problems}
     for cand in candidates:
@@ -230,7 +230,7 @@ def judge(
     def key(c: Candidate) -> tuple[int, str, int]:
         return (c.round, c.task_id, c.index)
 
-    with JsonlAppender(out_path, key=verdict_key) as out:
+    with JsonlStore(out_path, key=verdict_key) as out:
         found: dict[tuple, Verdict] = {}
         for rec in out.records:
             k = verdict_key(rec)

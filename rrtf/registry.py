@@ -1,6 +1,20 @@
-"""A tiny name -> class registry: a new backend or tuning method is one decorated class."""
+"""Name -> class registries that discover their entries: a new backend, dataset, tuning method or
+strategy is one module in the registry's package with one decorated class, and nothing else.
+
+    BACKENDS = Registry("generation backend", package="rrtf.backends")
+
+    @BACKENDS.register("ct2")          # in rrtf/backends/ct2.py
+    class CT2Backend(GenerationBackend): ...
+
+`get(name)` / `names()` import every module of `package` once (pkgutil), so registration needs no
+central list. Modules of a registry package must therefore be cheap to import: heavy libraries
+(torch, ctranslate2, peft) are imported inside the class that needs them, which is what keeps
+`import rrtf.backends` free of torch (tests/test_architecture.py checks it).
+"""
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -8,28 +22,56 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, package: str | None = None):
         self.kind = kind
-        self._entries: dict[str, type[T]] = {}
+        self.package = package
+        self._entries: dict[str, T] = {}
+        self._discovered = package is None
 
-    def register(self, name: str) -> Callable[[type[T]], type[T]]:
-        def decorate(cls: type[T]) -> type[T]:
-            if name in self._entries:
-                raise ValueError(f"{self.kind} {name!r} is already registered by {self._entries[name].__name__}")
-            self._entries[name] = cls
-            cls.registry_name = name  # type: ignore[attr-defined]
-            return cls
+    def register(self, name: str) -> Callable[[T], T]:
+        def decorate(obj: T) -> T:
+            if name in self._entries and self._entries[name] is not obj:
+                raise ValueError(f"{self.kind} {name!r} is already registered by {_label(self._entries[name])}")
+            self._entries[name] = obj
+            if isinstance(obj, type):
+                obj.registry_name = name  # type: ignore[attr-defined]
+            return obj
 
         return decorate
 
-    def get(self, name: str) -> type[T]:
+    def add(self, name: str, obj: T) -> T:
+        """Register a non-class entry (e.g. a DatasetSpec instance)."""
+        return self.register(name)(obj)
+
+    def _discover(self) -> None:
+        if self._discovered:
+            return
+        self._discovered = True
+        pkg = importlib.import_module(self.package)
+        for info in pkgutil.iter_modules(pkg.__path__):
+            if not info.name.startswith("_"):
+                importlib.import_module(f"{self.package}.{info.name}")
+
+    def get(self, name: str) -> T:
+        if name not in self._entries:
+            self._discover()
         try:
             return self._entries[name]
         except KeyError:
-            raise ValueError(f"unknown {self.kind} {name!r}; registered: {', '.join(sorted(self._entries))}") from None
+            raise ValueError(f"unknown {self.kind} {name!r}; known: {', '.join(self.names())}") from None
 
     def names(self) -> list[str]:
+        self._discover()
         return sorted(self._entries)
 
+    def items(self) -> list[tuple[str, T]]:
+        self._discover()
+        return sorted(self._entries.items())
+
     def __contains__(self, name: str) -> bool:
+        self._discover()
         return name in self._entries
+
+
+def _label(obj: object) -> str:
+    return getattr(obj, "__name__", None) or type(obj).__name__

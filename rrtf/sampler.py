@@ -30,7 +30,7 @@ order (index = len(temperatures) * num_samples + k). Teachers decode greedily (t
 
 Resume: every candidate is one line of `out_path`, keyed by (round, task_id, index), written as soon
 as its prompt's batch is generated. A rerun skips prompts whose candidates are all there, and a line
-cut short by a kill is dropped (`sandbox.jsonl.JsonlAppender`). Teachers run before the student, so a
+cut short by a kill is dropped (`sandbox.store.JsonlStore`). Teachers run before the student, so a
 bad teacher (unreachable endpoint, ...) fails before the expensive part. The index layout depends on
 num_samples, temperatures and teachers: resume a file only with the config that started it.
 
@@ -292,9 +292,9 @@ def sample(
         stages.append(_Stage(f"student@{temp:g}", student_backend, None, 0, float(temp), t * cfg.num_samples, cfg.num_samples))
 
     path = shard_path(out_path, rank, world_size)
-    from sandbox.jsonl import JsonlAppender
+    from sandbox.store import JsonlStore
 
-    with JsonlAppender(path, key=candidate_key) as out:
+    with JsonlStore(path, key=candidate_key) as out:
         for stage in stages:
             _run_stage(stage, mine, prompts, cfg, out, round=round, rank=rank)
         mine_ids = set(prompts)

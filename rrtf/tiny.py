@@ -6,7 +6,7 @@ warmed up by next-token SFT on the tiny-tasks "warmup" split, so that its sample
 split sometimes pass and sometimes fail -- the situation RRTF is made for. "random" is the same
 model untrained (for tests).
 
-The cache (env RRTF_CACHE, default ~/.cache/rrtf) is keyed by a hash of the build recipe, so a
+The cache (`rrtf.paths.models_cache()`: RRTF_CACHE/models, default ~/.cache/rrtf/models) is keyed by a hash of the build recipe, so a
 changed recipe rebuilds; a build writes into a temporary directory and renames it into place, so a
 build killed half-way never leaves a half model behind.
 """
@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from rrtf.paths import models_cache
 from rrtf.modeling import STARCODER_TOKENIZER, build_tiny_model, load_starcoder_tokenizer
 from rrtf.prompting import DEFAULT_TEMPLATE, build_prompt
 
@@ -72,7 +73,7 @@ class TinyRecipe:
 
     def warmup_pairs(self) -> list[tuple[str, str]]:
         """(prompt, response) pairs of the warm-up SFT: the tiny-tasks "warmup" split."""
-        from rrtf.tasks import make_tiny_tasks
+        from rrtf.datasets.tiny_tasks import make_tiny_tasks
 
         problems = make_tiny_tasks(self.task_seed, n_warmup=self.n_warmup_problems, n_train=0, n_heldout=0)["warmup"]
         return [(build_prompt(p, self.prompt_template), p.canonical_solution) for p in problems]
@@ -81,14 +82,10 @@ class TinyRecipe:
 DEFAULT_RECIPE = TinyRecipe()
 
 
-def cache_root() -> Path:
-    return Path(os.environ.get("RRTF_CACHE") or Path.home() / ".cache" / "rrtf")
-
-
 def tiny_model_path(kind: str = "warm", *, recipe: TinyRecipe = DEFAULT_RECIPE, cache_dir: str | Path | None = None) -> Path:
     if kind not in KINDS:
         raise ValueError(f"unknown tiny model kind {kind!r}; known: {', '.join(KINDS)}")
-    return Path(cache_dir or cache_root()) / f"tiny-starcoder-{kind}-{recipe.key(kind)}"
+    return Path(cache_dir or models_cache()) / f"tiny-starcoder-{kind}-{recipe.key(kind)}"
 
 
 def ensure_tiny_model(
@@ -254,4 +251,4 @@ def _warm_up_with_threads(model_dir: Path, recipe: TinyRecipe, *, progress: bool
     return {"warmup_seconds": round(time.time() - start, 1), "final_loss": round(sum(tail) / max(1, len(tail)), 4)}
 
 
-__all__ = ["DEFAULT_RECIPE", "KINDS", "TinyRecipe", "cache_root", "ensure_tiny_model", "response_loss", "sft", "tiny_model_path", "tokenize_pairs"]
+__all__ = ["DEFAULT_RECIPE", "KINDS", "TinyRecipe", "ensure_tiny_model", "response_loss", "sft", "tiny_model_path", "tokenize_pairs"]

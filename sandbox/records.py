@@ -11,6 +11,7 @@ from enum import IntEnum
 from typing import Any
 
 from sandbox.errors import RecordError
+from sandbox.schema import build
 
 LANGUAGES = ("python", "java", "cpp")
 
@@ -83,40 +84,33 @@ class Problem:
 
     @classmethod
     def from_record(cls, rec: dict[str, Any], *, where: str = "") -> "Problem":
-        """Build from our own format or HumanEval / HumanEvalPack / MBPP records."""
+        """Build from our own format or HumanEval / HumanEvalPack / MBPP records, every field
+        type-checked (sandbox.schema): a bad record is an error naming file:line and field."""
         if not isinstance(rec, dict):
             raise RecordError(where, "", f"expected a JSON object, got {type(rec).__name__}")
         if "task_id" not in rec:
             raise RecordError(where, "task_id", "missing field")
         rec = dict(rec)
         task_id = rec["task_id"]
+        if isinstance(task_id, bool) or not isinstance(task_id, (str, int)):
+            raise RecordError(where, "task_id", f"expected a string, got {type(task_id).__name__}")
         if "text" in rec and "code" in rec and "test_list" in rec:  # MBPP
-            tid = f"MBPP/{task_id}" if isinstance(task_id, int) else str(task_id)
-            return cls(
-                task_id=tid,
-                prompt=rec["text"],
-                entry_point=_mbpp_entry_point(rec["test_list"]),
-                canonical_solution=rec["code"],
-                test_list=list(rec["test_list"]),
-                test_setup_code=rec.get("test_setup_code", "") or "",
-                source="mbpp",
-            )
-        language = rec.get("language") or _language_from_task_id(str(task_id))
-        if language not in LANGUAGES:
-            raise RecordError(where, "language", f"unknown language {language!r}; known: {', '.join(LANGUAGES)}")
-        if "code_prefix" not in rec and "prompt" in rec and "test" in rec and not rec.get("io_cases"):
+            rec = {
+                "task_id": f"MBPP/{task_id}" if isinstance(task_id, int) else task_id,
+                "prompt": rec["text"],
+                "canonical_solution": rec["code"],
+                "test_list": rec["test_list"],
+                "test_setup_code": rec.get("test_setup_code") or "",
+                "source": "mbpp",
+            }
+            rec["entry_point"] = _mbpp_entry_point(rec["test_list"]) if isinstance(rec["test_list"], list) else ""
+        rec["task_id"] = str(rec["task_id"])
+        rec.setdefault("language", _language_from_task_id(rec["task_id"]))
+        if "code_prefix" not in rec and "prompt" in rec and rec.get("test") and not rec.get("io_cases"):
             rec["code_prefix"] = rec["prompt"]  # HumanEval style: the completion continues the prompt
-        if "prompt" not in rec:
-            raise RecordError(where, "prompt", "missing field")
-        io_cases = []
-        for i, case in enumerate(rec.get("io_cases") or []):
-            if not isinstance(case, dict) or "input" not in case or "output" not in case:
-                raise RecordError(where, f"io_cases[{i}]", "each case needs 'input' and 'output'")
-            io_cases.append(IOCase(str(case["input"]), str(case["output"])))
-        known = {f for f in cls.__dataclass_fields__}
-        kwargs = {k: v for k, v in rec.items() if k in known and k != "io_cases"}
-        kwargs.update(task_id=str(task_id), language=language, io_cases=io_cases)
-        problem = cls(**kwargs)
+        problem = build(cls, rec, where)
+        if problem.language not in LANGUAGES:
+            raise RecordError(where, "language", f"unknown language {problem.language!r}; known: {', '.join(LANGUAGES)}")
         if problem.test_format == "none":
             raise RecordError(where, "test", "no tests: need one of 'test', 'test_list' or 'io_cases'")
         return problem
@@ -177,11 +171,4 @@ class Verdict:
 
     @classmethod
     def from_record(cls, rec: dict[str, Any], *, where: str = "") -> "Verdict":
-        try:
-            rec = dict(rec)
-            rec.pop("passed", None)
-            rec["status"] = Status.parse(rec["status"])
-            rec["tests"] = [TestResult(**t) for t in rec.get("tests", [])]
-            return cls(**rec)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise RecordError(where, "", f"not a verdict record: {exc}") from exc
+        return build(cls, rec, where)

@@ -11,25 +11,29 @@ from typing import Callable
 
 
 def cache_root() -> Path:
-    """Not under /tmp or /work: the sandbox mounts fresh file systems there, hiding binds below them."""
-    if os.environ.get("RRTF_CACHE_DIR"):
-        return Path(os.environ["RRTF_CACHE_DIR"])
+    """The project's one cache directory (rrtf.paths re-exports it): RRTF_CACHE, else /var/cache/rrtf
+    as root (a home directory is usually 0700, and the sandbox's unprivileged uid must read what is
+    bound from here), else $XDG_CACHE_HOME/rrtf. Not under /tmp or /work: the sandbox mounts fresh
+    file systems there, hiding anything below them."""
+    if os.environ.get("RRTF_CACHE"):
+        return Path(os.environ["RRTF_CACHE"])
     if os.geteuid() == 0:
         return Path("/var/cache/rrtf")
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rrtf"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rrtf"
 
 
 def build_once(name: str, marker: str, build: Callable[[Path], bool]) -> Path | None:
     """`cache_root()/name`, built by `build(tmp_dir)` if `marker` isn't there yet; None if the build
     fails. Safe against concurrent builders (file lock, atomic rename); the result is world-readable
     so the sandbox's unprivileged uid can use it."""
-    root = cache_root()
+    root = cache_root() / "tools"
     target = root / name
     if (target / marker).exists():
         return target
     try:
         root.mkdir(parents=True, exist_ok=True)
-        os.chmod(root, 0o755)
+        for d in (root.parent, root):
+            os.chmod(d, 0o755)
         with open(root / ".lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if (target / marker).exists():

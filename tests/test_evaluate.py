@@ -17,12 +17,13 @@ import torch
 import yaml
 
 from rrtf.backends import ReferenceBackend, build_backend
-from rrtf.evaluate import DATASETS, EvalConfig, build_eval_backend, evaluate, load_dataset, pass_at_k
+from rrtf.datasets import DATASETS
+from rrtf.evaluate import EvalConfig, build_eval_backend, evaluate, load_dataset, pass_at_k
 from rrtf.prompting import CONTINUATION_STOP, build_prompt
 from rrtf.strategies import STRATEGIES, truncate_at_closing_brace
 from sandbox import Sandbox, SandboxConfig
 from sandbox.errors import RecordError
-from sandbox.jsonl import write_jsonl
+from sandbox.store import write_jsonl
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -96,8 +97,8 @@ def test_config_from_yaml_and_typos_fail(tmp_path):
 
 
 def test_strategy_table_and_prompts():
-    assert {name: spec.strategy for name, spec in DATASETS.items() if name in ("humaneval", "mbpp", "heldout")} == {
-        "humaneval": "continue", "mbpp": "instruct", "heldout": "instruct"}
+    assert {name: spec.tasks["synthesize"] for name, spec in DATASETS.items() if name in ("humaneval", "mbpp", "tiny-tasks")} == {
+        "humaneval": "continue", "mbpp": "instruct", "tiny-tasks": "instruct"}
     he = load_dataset("humaneval")[0][0]
     mbpp = load_dataset("mbpp")[0][0]
     cfg = EvalConfig(num_samples=0)

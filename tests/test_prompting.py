@@ -5,7 +5,8 @@ import pytest
 
 from rrtf.prompting import DEFAULT_TEMPLATE, build_prompt, extract_code, format_prompt, resolve_template
 from rrtf.strategies import strategy_for
-from sandbox.datasets import load_humaneval, load_mbpp
+from rrtf.datasets.humaneval import load_humaneval
+from rrtf.datasets.mbpp import load_mbpp
 from sandbox.records import Problem
 
 FUNC = "def add(a, b):\n    return a + b\n"

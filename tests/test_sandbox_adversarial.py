@@ -196,7 +196,7 @@ def test_isolation_probes_are_contained(sandbox, host_listener, tmp_path, name):
 
 
 def test_redefining_what_the_test_relies_on_does_not_help(sandbox):
-    from sandbox.datasets import load_humaneval
+    from rrtf.datasets.humaneval import load_humaneval
     problems = load_humaneval()
     # HumanEval/32 checks find_zero with the prompt's poly(); /38 decodes the prompt's encode_cyclic().
     forged_poly = sandbox.check(problems[32], "    return 0.0\n\ndef poly(xs, x):\n    return 0\n")

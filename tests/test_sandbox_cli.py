@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.datasets import DATA_DIR
+from rrtf.paths import DATA_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 HUMANEVAL = DATA_DIR / "humaneval" / "HumanEval.jsonl.gz"

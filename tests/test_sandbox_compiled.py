@@ -13,7 +13,7 @@ import pytest
 from sandbox import Sandbox, SandboxConfig
 from sandbox.compiled import check_compiled, normalise_output
 from sandbox.cpp import rewrite_test as cpp_rewrite
-from sandbox.datasets import load_humanevalpack
+from rrtf.datasets.humanevalpack import load_humanevalpack
 from sandbox.java import rewrite_test as java_rewrite
 from sandbox.records import IOCase, Problem, Status
 

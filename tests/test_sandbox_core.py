@@ -9,7 +9,9 @@ from collections import Counter, OrderedDict, deque
 import pytest
 
 from sandbox import Problem, Sandbox, SandboxConfig, Status
-from sandbox.datasets import load_humaneval, load_humanevalpack, load_mbpp
+from rrtf.datasets.humaneval import load_humaneval
+from rrtf.datasets.humanevalpack import load_humanevalpack
+from rrtf.datasets.mbpp import load_mbpp
 from sandbox.harness import Plan, PlanError, build_plan, make_verdict
 from sandbox.isolation import IsolationError, Limits, detect_isolation, require_isolation, run_isolated
 from sandbox.zygote import literal, normalize_output, to_text

@@ -1,4 +1,4 @@
-"""rrtf.tasks: every generated problem is solvable and its tests bite (judged by the real sandbox);
+"""rrtf.datasets.tiny_tasks: every generated problem is solvable and its tests bite (judged by the real sandbox);
 splits are disjoint by template; generation is deterministic."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from rrtf.tasks import FRAMES, OPERATIONS, SPLITS, load_tiny_tasks, make_tiny_tasks, operation_of
+from rrtf.datasets.tiny_tasks import FRAMES, OPERATIONS, SPLITS, load_tiny_tasks, make_tiny_tasks, operation_of
 from sandbox import Sandbox, SandboxConfig
 from sandbox.records import Status
 

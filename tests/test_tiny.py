@@ -12,7 +12,7 @@ from transformers import GPTBigCodeForCausalLM
 
 from rrtf.modeling import load_starcoder_tokenizer, load_tokenizer
 from rrtf.prompting import build_prompt
-from rrtf.tasks import load_tiny_tasks
+from rrtf.datasets.tiny_tasks import load_tiny_tasks
 from rrtf.tiny import DEFAULT_RECIPE, TinyRecipe, ensure_tiny_model, response_loss, sft, tiny_model_path, tokenize_pairs
 
 SMOKE = TinyRecipe(n_warmup_problems=24, steps=4, batch_size=4, warmup_steps=1)
@@ -44,7 +44,7 @@ def test_cache_key_follows_the_recipe(tmp_path):
 
 def test_cache_dir_from_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("RRTF_CACHE", str(tmp_path / "env-cache"))
-    assert tiny_model_path("random").parent == tmp_path / "env-cache"
+    assert tiny_model_path("random").parent == tmp_path / "env-cache" / "models"
 
 
 def test_killed_build_leaves_nothing_half_built(tmp_path):

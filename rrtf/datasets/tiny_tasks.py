@@ -19,6 +19,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from rrtf.datasets import DatasetSpec, register
 from sandbox.records import Problem
 
 SPLITS = ("warmup", "train", "heldout")
@@ -220,3 +221,10 @@ __all__ = [
     "FRAMES", "FUNCTION_NAMES", "OPERATIONS", "SPLITS", "heldout_frame", "load_tiny_tasks", "make_tiny_tasks",
     "operation_of", "templates",
 ]
+
+
+register(DatasetSpec(
+    SOURCE, lambda split: load_tiny_tasks(split), SPLITS, "heldout", {"synthesize": "instruct"}, benchmark=False,
+    train_split="train", eval_split="heldout",
+    description="tiny-tasks: procedural one-line functions (embedded default; held-out = unseen phrasings)",
+))
