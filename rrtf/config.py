@@ -6,10 +6,15 @@ unchanged; the fields below are RRTF's own.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from transformers import TrainingArguments
+
+DEFAULT_OUTPUT_DIR = "outputs/rrtf-default"
 
 
 @dataclass
@@ -19,13 +24,10 @@ class RRTFConfig(TrainingArguments):
         default=None, metadata={"help": "Checkpoint to train. Default: the embedded tiny StarCoder (built and cached on first use)."}
     )
     tokenizer_name_or_path: str | None = field(default=None, metadata={"help": "Default: the model's own tokenizer."})
-    tuning_method: str = field(default="full", metadata={"help": "Registered tuning method: full, lora, ..."})
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    lora_target_modules: list[str] | None = field(
-        default=None, metadata={"help": "Module names for LoRA. Default: all linear layers of the model."}
-    )
+    tuning_method: str = field(default="full", metadata={"help": "Registered tuning method (rrtf.tuning): full, lora, ... "
+                                                                 "Its options are flags of their own (e.g. --lora_r)."})
+    # The chosen method's options dataclass (rrtf.tuning); the CLI fills it from the method's flags.
+    tuning_options: Any = field(default=None, init=False, repr=False)
 
     # --- data --------------------------------------------------------------------------------
     dataset: str = field(
@@ -36,7 +38,9 @@ class RRTFConfig(TrainingArguments):
     max_problems: int | None = field(default=None, metadata={"help": "Use at most this many training problems."})
 
     # --- sampling ----------------------------------------------------------------------------
-    backend: str = field(default="transformers", metadata={"help": "Registered generation backend for the student."})
+    backend: str = field(default="transformers", metadata={
+        "help": "The student's generation backend: transformers (the in-memory model), or a served one such as "
+                "openai:BASE_URL (the server is asked for the student's checkpoint by path each round)."})
     num_samples: int = field(default=6, metadata={"help": "Student samples per prompt, per temperature."})
     temperatures: list[float] = field(default_factory=lambda: [1.0], metadata={"help": "Sampling temperatures."})
     max_new_tokens: int = 64
@@ -47,9 +51,12 @@ class RRTFConfig(TrainingArguments):
         default_factory=lambda: ["reference"],
         metadata={
             "help": "Teachers, highest priority first: 'reference' (the dataset's answer), "
-            "'transformers:PATH', or 'openai:BASE_URL#MODEL'."
+            "'transformers:PATH', 'openai:BASE_URL#MODEL' or 'openai-chat:BASE_URL#MODEL'."
         },
     )
+    teacher_timeout: float = field(default=120.0, metadata={"help": "Seconds per request attempt to a served teacher."})
+    teacher_retries: int = field(default=3, metadata={"help": "Further attempts after a transient teacher failure."})
+    teacher_concurrency: int = field(default=8, metadata={"help": "Requests in flight to a served teacher."})
     rounds: int = field(default=1, metadata={"help": "sample -> rank -> train rounds, each sampling from the improved student."})
     sandbox_workers: int | None = field(default=None, metadata={"help": "Sandbox pool size. Default: CPU count."})
 
@@ -76,7 +83,8 @@ class RRTFConfig(TrainingArguments):
     eval_max_problems: int | None = None
 
     # Trainer defaults that suit RRTF (overriding TrainingArguments' own).
-    output_dir: str = field(default="outputs/rrtf-default")
+    output_dir: str | None = field(default=None, metadata={
+        "help": f"Default: {DEFAULT_OUTPUT_DIR} for the embedded default, else outputs/rrtf-DATASET-HASH of the run's identity."})
     report_to: None | str | list[str] = field(
         default="tensorboard", metadata={"help": "Trackers: tensorboard (default), wandb, trackio, ..., or none."}
     )
@@ -92,7 +100,39 @@ class RRTFConfig(TrainingArguments):
         default=None, metadata={"help": "bf16 mixed precision. Default (None): on where the GPU supports it, off elsewhere."}
     )
 
+    # Fields whose change makes an existing output dir's samples, verdicts or checkpoints stale.
+    IDENTITY_FIELDS = ("model_name_or_path", "dataset", "dataset_split", "max_problems", "num_samples", "temperatures",
+                       "max_new_tokens", "seed", "tuning_method", "rank_loss", "rank_weighted", "sft_weight")
+
+    def run_identity(self) -> dict[str, Any]:
+        """What a run's outputs depend on: a resumed run must match it. Teachers count by model and
+        settings (not URL), the prompt template by its text, the student backend by kind."""
+        from dataclasses import asdict, is_dataclass
+
+        from rrtf.prompts import template_id
+        from rrtf.sampler import resolve_teachers
+
+        identity: dict[str, Any] = {k: getattr(self, k) for k in self.IDENTITY_FIELDS}
+        identity["teachers"] = [t.identity() for t in resolve_teachers(self.teachers)]
+        identity["prompt_template"] = template_id(self.prompt_template)
+        identity["backend"] = self.backend.split(":")[0]
+        if is_dataclass(self.tuning_options):
+            identity["tuning_options"] = asdict(self.tuning_options)
+        return json.loads(json.dumps(identity, default=str))
+
+    def default_output_dir(self) -> str:
+        """outputs/rrtf-default for the embedded default; else a directory named by the run's identity,
+        so a second run with another dataset never collides with the first."""
+        identity = self.run_identity()
+        if identity == type(self)(output_dir=DEFAULT_OUTPUT_DIR).run_identity():
+            return DEFAULT_OUTPUT_DIR
+        slug = "".join(c if c.isalnum() or c in "-_" else "-" for c in self.dataset.split("/")[-1].split(":")[0])[:40]
+        digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:8]
+        return f"outputs/rrtf-{slug}-{digest}"
+
     def __post_init__(self):
+        if self.output_dir is None:
+            self.output_dir = self.default_output_dir()
         if self.bf16 is None:  # "bf16 where the hardware has it"
             self.bf16 = bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported() and not self.fp16)
         # Without an accelerator, TrainingArguments must be told to use the CPU (gloo) before it sets
@@ -100,3 +140,17 @@ class RRTFConfig(TrainingArguments):
         if not self.use_cpu and not torch.cuda.is_available() and not torch.backends.mps.is_available():
             self.use_cpu = True
         super().__post_init__()
+
+
+def parse_train_args(argv: list[str] | None = None) -> RRTFConfig:
+    """CLI flags and `--config YAML` -> an RRTFConfig whose `tuning_options` are the chosen method's
+    options (every registered method's flags are accepted, as TRL's parsers accept several dataclasses)."""
+    from trl import TrlParser
+
+    from rrtf.tuning import TUNING_METHODS, option_classes
+
+    classes = option_classes()
+    config, *options = TrlParser([RRTFConfig, *classes]).parse_args_and_config(args=argv)
+    wanted = TUNING_METHODS.get(config.tuning_method).options_class
+    config.tuning_options = next((o for o in options if type(o) is wanted), None)
+    return config

@@ -26,22 +26,34 @@ def load_tokenizer(name_or_path: str | Path | None):
     if name_or_path is None:
         return load_starcoder_tokenizer()
     path = Path(name_or_path)
-    if not path.exists() and not str(name_or_path).count("/") == 1:
-        raise FileNotFoundError(f"tokenizer path {name_or_path} does not exist")
-    tok = AutoTokenizer.from_pretrained(str(name_or_path))
+    if not path.exists():
+        raise FileNotFoundError(f"tokenizer directory {name_or_path} does not exist (give a local directory)")
+    try:
+        tok = AutoTokenizer.from_pretrained(str(path))
+    except (OSError, ValueError, TypeError) as exc:
+        raise FileNotFoundError(f"{name_or_path} holds no usable tokenizer (tokenizer.json / tokenizer_config.json): "
+                                f"{str(exc).splitlines()[0][:200]}") from None
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     tok.padding_side = "left"
     return tok
 
 
-def load_model(name_or_path: str | Path, *, dtype: torch.dtype | str = "auto"):
+def check_model_dir(name_or_path: str | Path) -> str:
+    """A local checkpoint directory, or a clear error: it does not exist / is not a model directory
+    (not a hub repo-id error: no hub is reachable from here)."""
     path = Path(name_or_path)
     if not path.exists():
-        raise FileNotFoundError(
-            f"model path {name_or_path} does not exist (this machine has no hub access: pass a local checkpoint directory)"
-        )
-    return AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype)
+        raise FileNotFoundError(f"model directory {name_or_path} does not exist (give a local checkpoint directory)")
+    if not path.is_dir():
+        raise NotADirectoryError(f"model path {name_or_path} is a file, not a checkpoint directory")
+    if not (path / "config.json").exists() and not (path / "adapter_config.json").exists():
+        raise FileNotFoundError(f"model directory {name_or_path} holds no config.json: not a transformers checkpoint")
+    return str(path)
+
+
+def load_model(name_or_path: str | Path, *, dtype: torch.dtype | str = "auto"):
+    return AutoModelForCausalLM.from_pretrained(check_model_dir(name_or_path), dtype=dtype)
 
 
 def tiny_starcoder_config(vocab_size: int, *, n_layer: int = 2, n_embd: int = 64, n_head: int = 4, n_positions: int = 512) -> GPTBigCodeConfig:

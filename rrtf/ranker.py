@@ -1,8 +1,8 @@
 """Ranker: judge every candidate in the sandbox, then turn each prompt's candidates into a RankedGroup.
 
-    from rrtf.ranker import RankerConfig, judge, rank
-    verdicts = judge(problems, candidates, sandbox, "out/verdicts.jsonl")       # resumable
-    groups, stats = rank(problems, candidates, verdicts, RankerConfig.from_config(rrtf_config))
+    from rrtf.ranker import RankerConfig, rank_groups
+    verdicts = rrtf.judge.judge(problems, candidates, sandbox, "out/verdicts.jsonl")   # verdicts[i] judges candidates[i]
+    groups, stats = rank_groups(problems, candidates, verdicts, RankerConfig.from_config(rrtf_config))
 
 Rewards (PanGu-Coder2's four situations, RRHF's ranking loss on top):
 
@@ -29,19 +29,14 @@ priority, then lower index). If it does not pass all tests it is used only when
 its rank term still pushes the student's worse answers down. The paper uses the teacher's answer;
 its teachers' answers are nearly always right, and the dataset's reference answer always passes.
 
-The judge step writes one verdict line per candidate, keyed by (round, task_id, index), and skips
-candidates already judged on a rerun; identical code for the same task is run once. It judges each
-problem the way evaluation does (`rrtf.strategies`: `strategy.judged(problem)`).
+Verdicts come from `rrtf.judge` (the sandbox, resumable); ranking itself is pure.
 """
 from __future__ import annotations
 
-import os
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
-
-from tqdm.auto import tqdm
 
 from rrtf.records import Candidate, RankedGroup
 from sandbox.records import Problem, Status, Verdict
@@ -59,12 +54,11 @@ def reward(status: Status, priority: int) -> float:
 class RankerConfig:
     drop_if_teacher_worse: bool = True
     sft_on_failing_teacher: bool = False
-    prompt_template: str | None = None  # must match the sampler's
 
     @classmethod
-    def from_config(cls, config, **overrides) -> "RankerConfig":
+    def from_config(cls, config, **overrides) -> RankerConfig:
         kwargs: dict[str, Any] = {"drop_if_teacher_worse": config.drop_if_teacher_worse}
-        for name in ("sft_on_failing_teacher", "prompt_template"):
+        for name in ("sft_on_failing_teacher",):
             if getattr(config, name, None) is not None:
                 kwargs[name] = getattr(config, name)
         kwargs.update(overrides)
@@ -105,19 +99,24 @@ class RankStats:
 # --------------------------------------------------------------------------------------------
 
 
-def rank(
+def rank_groups(
     problems: Sequence[Problem],
-    candidates: Iterable[Candidate],
-    verdicts: Iterable[Verdict],
+    candidates: Sequence[Candidate],
+    verdicts: Sequence[Verdict],
     cfg: RankerConfig | None = None,
 ) -> tuple[list[RankedGroup], RankStats]:
     """One RankedGroup per prompt with candidates, in the order of `problems`; and the statistics.
 
-    `candidates` must be of one round; `verdicts` are matched by (task_id, sample_index = index).
+    `candidates` must be of one round; `verdicts[i]` judges `candidates[i]` (rrtf.judge gives them so).
     """
-    from rrtf.sampler import prompt_for
-
     cfg = cfg or RankerConfig()
+    if len(verdicts) != len(candidates):
+        raise ValueError(f"ranker: {len(verdicts)} verdicts for {len(candidates)} candidates; verdicts[i] must judge candidates[i]")
+    judged = {}
+    for cand, verdict in zip(candidates, verdicts):
+        if verdict.task_id != cand.task_id:
+            raise ValueError(f"ranker: verdict for {verdict.task_id} given for candidate {cand.task_id}#{cand.index}")
+        judged[(cand.task_id, cand.index)] = verdict
     by_id = {p.task_id: p for p in problems}
     groups_in: dict[str, list[Candidate]] = defaultdict(list)
     rounds = set()
@@ -128,7 +127,6 @@ def rank(
         rounds.add(cand.round)
     if len(rounds) > 1:
         raise ValueError(f"ranker: candidates of several rounds {sorted(rounds)}; rank one round at a time")
-    judged = {(v.task_id, v.sample_index): v for v in verdicts}
 
     stats = RankStats()
     status_counts: dict[str, Counter] = defaultdict(Counter)
@@ -140,11 +138,13 @@ def rank(
         stats.prompts += 1
         statuses = []
         for cand in cands:
-            verdict = judged.get((cand.task_id, cand.index))
-            if verdict is None:
-                raise ValueError(f"ranker: no verdict for candidate {cand.task_id}#{cand.index} ({cand.source}); run judge() first")
+            verdict = judged[(cand.task_id, cand.index)]
             statuses.append(verdict.status)
             status_counts[cand.source][verdict.status.label] += 1
+        prompts = {c.prompt for c in cands}
+        if len(prompts) > 1:
+            raise ValueError(f"ranker: candidates of {problem.task_id} were sampled from {len(prompts)} different prompts")
+        prompt = prompts.pop()
         rewards = [reward(s, c.teacher_priority) for s, c in zip(statuses, cands)]
         teachers = [i for i, c in enumerate(cands) if c.is_teacher]
         students = [i for i, c in enumerate(cands) if not c.is_teacher]
@@ -164,7 +164,7 @@ def rank(
         out.append(
             RankedGroup(
                 task_id=problem.task_id,
-                prompt=prompt_for(problem, cfg.prompt_template),
+                prompt=prompt,
                 responses=[c.response for c in cands],
                 rewards=rewards,
                 sources=[c.source for c in cands],
@@ -179,81 +179,4 @@ def rank(
     return out, stats
 
 
-# --------------------------------------------------------------------------------------------
-# judge: runs the sandbox, resumable
-# --------------------------------------------------------------------------------------------
-
-
-def verdict_key(rec: dict) -> tuple[int, str, int]:
-    return (int(rec.get("round", 0)), str(rec["task_id"]), int(rec["sample_index"]))
-
-
-def read_verdicts(paths: str | os.PathLike | Sequence[str | os.PathLike], *, round: int | None = None) -> list[Verdict]:
-    """The verdicts judge() wrote to one file or several (e.g. one per rank); their lines carry a
-    "round" that Verdict itself does not have."""
-    from sandbox.store import iter_jsonl
-
-    out = []
-    for path in [paths] if isinstance(paths, (str, os.PathLike)) else paths:
-        for where, rec in iter_jsonl(path):
-            if round is None or int(rec.get("round", 0)) == round:
-                out.append(Verdict.from_record({k: v for k, v in rec.items() if k != "round"}, where=where))
-    return out
-
-
-def judge(
-    problems: Sequence[Problem],
-    candidates: Sequence[Candidate],
-    sandbox,
-    out_path: str | os.PathLike,
-    *,
-    progress: bool = True,
-) -> list[Verdict]:
-    """Run each candidate's code against its problem's tests (`sandbox.check_many`); one verdict per
-    candidate, in the order of `candidates`. Verdict lines carry the candidate's round.
-
-    The sandbox judges `strategy.judged(problem)` of the problem's strategy (rrtf.strategies), the
-    problem evaluation judges and the one Candidate.code (`strategy.completion`) was cut for. Under
-    the sampler's per-problem default it is the problem itself; it differs only for a problem asked
-    with the other strategy (a code prompt as an instruction)."""
-    from rrtf.strategies import strategy_for
-    from sandbox.store import JsonlStore
-
-    by_id = {p.task_id: strategy_for(p).judged(p) for p in problems}
-    for cand in candidates:
-        if cand.task_id not in by_id:
-            raise ValueError(f"judge: candidate {cand.task_id}#{cand.index} is for a task that is not among the problems")
-    rounds = {c.round for c in candidates}
-    if len(rounds) > 1:  # the sandbox reports (task_id, sample_index) only: one round per call
-        raise ValueError(f"judge: candidates of several rounds {sorted(rounds)}; judge one round at a time")
-
-    def key(c: Candidate) -> tuple[int, str, int]:
-        return (c.round, c.task_id, c.index)
-
-    with JsonlStore(out_path, key=verdict_key) as out:
-        found: dict[tuple, Verdict] = {}
-        for rec in out.records:
-            k = verdict_key(rec)
-            rec = {f: v for f, v in rec.items() if f != "round"}
-            found[k] = Verdict.from_record(rec, where=str(out_path))
-        todo = [c for c in candidates if key(c) not in found]
-        # The same code for the same task (greedy teachers, a collapsed student) runs once.
-        same_code: dict[tuple[int, str, str], list[Candidate]] = defaultdict(list)
-        for c in todo:
-            same_code[(c.round, c.task_id, c.code)].append(c)
-        jobs = [(by_id[group[0].task_id], group[0].code, group[0].index) for group in same_code.values()]
-        firsts = {(group[0].task_id, group[0].index): group for group in same_code.values()}
-
-        bar = tqdm(total=len(todo), desc="judge", unit="candidate", disable=not progress or not todo)
-        for verdict in sandbox.check_many(jobs) if jobs else []:
-            group = firsts[(verdict.task_id, verdict.sample_index)]
-            for c in group:
-                v = verdict if c.index == verdict.sample_index else replace(verdict, sample_index=c.index)
-                out.write({**v.to_record(), "round": c.round})
-                found[key(c)] = v
-            bar.update(len(group))
-        bar.close()
-    return [found[key(c)] for c in candidates]
-
-
-__all__ = ["RankStats", "RankerConfig", "judge", "rank", "read_verdicts", "reward", "teacher_bonus", "verdict_key"]
+__all__ = ["RankStats", "RankerConfig", "rank_groups", "reward", "teacher_bonus"]

@@ -1,14 +1,18 @@
-"""Typed records of the RRTF loop: Candidate (sampler -> ranker) and RankedGroup (ranker -> trainer).
+"""Typed records of the RRTF loop: Candidate (sampler -> judge and ranker) and RankedGroup (ranker ->
+trainer). Problems and Verdicts are the sandbox's records (`sandbox.records`).
 
-Problems and Verdicts are the sandbox's records (`sandbox.records`); the loop adds these two. Each is
-one JSONL line, so sampling, judging and ranking can be run, inspected and resumed one at a time.
+Each is one JSONL line (sandbox.store), validated field by field when read back (sandbox.schema),
+so sampling, judging and ranking can be run, inspected and resumed one at a time. A record carries
+what the next stage needs: a Candidate its prompt, so ranking never rebuilds it.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sandbox.errors import RecordError
+from sandbox.schema import build
 
 
 @dataclass
@@ -17,7 +21,8 @@ class Candidate:
 
     task_id: str
     index: int  # position within the prompt's group (also the sandbox sample index)
-    source: str  # "student", or the teacher's name ("reference", "gpt-x", ...)
+    source: str  # "student", or the teacher's name ("reference", "openai-chat:gpt-x", ...)
+    prompt: str  # the exact text the model was conditioned on
     response: str  # the raw text generated after the prompt
     code: str  # code extracted from the response: the completion the sandbox runs
     teacher_priority: int = 0  # 0 for the student; teachers > 0, higher ranks higher within a status
@@ -28,15 +33,21 @@ class Candidate:
     def is_teacher(self) -> bool:
         return self.teacher_priority > 0
 
+    @property
+    def code_hash(self) -> str:
+        """Identity of what the sandbox judges: a stored verdict is reused only for the same code."""
+        return code_hash(self.task_id, self.code)
+
     def to_record(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_record(cls, rec: dict[str, Any], *, where: str = "") -> "Candidate":
-        try:
-            return cls(**rec)
-        except TypeError as exc:
-            raise RecordError(where, "", f"not a candidate record: {exc}") from exc
+    def from_record(cls, rec: dict[str, Any], *, where: str = "") -> Candidate:
+        return build(cls, rec, where)
+
+
+def code_hash(task_id: str, code: str) -> str:
+    return hashlib.sha256(f"{task_id}\0{code}".encode("utf-8", "replace")).hexdigest()[:24]
 
 
 @dataclass
@@ -56,11 +67,10 @@ class RankedGroup:
         return asdict(self)
 
     @classmethod
-    def from_record(cls, rec: dict[str, Any], *, where: str = "") -> "RankedGroup":
-        try:
-            group = cls(**rec)
-        except TypeError as exc:
-            raise RecordError(where, "", f"not a ranked-group record: {exc}") from exc
+    def from_record(cls, rec: dict[str, Any], *, where: str = "") -> RankedGroup:
+        group = build(cls, rec, where)
         if len(group.responses) != len(group.rewards):
             raise RecordError(where, "rewards", f"{len(group.rewards)} rewards for {len(group.responses)} responses")
+        if not -1 <= group.best_teacher < len(group.responses):
+            raise RecordError(where, "best_teacher", f"{group.best_teacher} is not an index of the {len(group.responses)} responses")
         return group

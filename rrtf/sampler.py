@@ -1,61 +1,51 @@
 """Sampler: for each prompt, N student samples at each temperature, plus one response per teacher.
 
     from rrtf.sampler import SamplerConfig, sample
-    cfg = SamplerConfig.from_config(rrtf_config)            # or SamplerConfig(num_samples=4, ...)
     cands = sample(problems, student_backend, cfg.teachers, cfg, "out/candidates.jsonl",
-                   round=0, rank=state.process_index, world_size=state.num_processes)
+                   round=0, process_index=state.process_index, num_processes=state.num_processes)
 
-The student backend is usually the in-training model, not reloaded:
-`TransformersBackend(model=accelerator.unwrap_model(model), tokenizer=tokenizer)` (its mode and the
-global RNG are restored after each call).
+The student backend is usually the in-training model (`TransformersBackend(model=..., tokenizer=...)`).
+Prompts, stop strings and the code the sandbox runs come from the problem's prompt strategy
+(`rrtf.prompts`, shared with evaluation, so training samples and judges exactly as evaluation does).
+Chat teachers' responses are not cut at stop strings (their markdown would be).
 
-Prompts, stop strings and the code the sandbox runs come from the problem's strategy
-(`rrtf.strategies.strategy_for`, shared with evaluation, so training samples and judges exactly as
-evaluation does): code prompts (code_prefix set) are continued and cut where the function ends,
-instruction prompts stop at the template's end markers and the program is extracted from the answer.
-Chat teachers' responses are not cut at stop strings (their markdown would be). Candidate.code is
-`strategy.completion(problem, response)` for every candidate, the reference's canonical_solution
-included; `rrtf.ranker.judge` runs it against `strategy.judged(problem)`.
-
-Teachers are spec strings (or `Teacher` objects), highest priority first:
+Teachers are backend spec strings (`rrtf.backends.parse_spec`), highest priority first:
   "reference"                    the dataset's canonical_solution (rrtf.backends.reference)
   "transformers:PATH"            a local checkpoint, loaded for the teacher stage and freed after it
   "openai:BASE_URL#MODEL"        an OpenAI-compatible endpoint, completions API (base models)
   "openai-chat:BASE_URL#MODEL"   the same, chat API (instruction models; the prompt is the user turn)
-With T teachers the first listed gets teacher_priority T, the last 1 (students have 0).
+With T teachers the first listed gets teacher_priority T, the last 1 (students have 0). A teacher is
+named (Candidate.source) and identified by its model, not its URL.
 
 Layout of a prompt's group (Candidate.index, also the sandbox sample index): student samples first,
 temperature by temperature (index = t * num_samples + j), then one response per teacher in listed
 order (index = len(temperatures) * num_samples + k). Teachers decode greedily (teacher_temperature).
 
-Resume: every candidate is one line of `out_path`, keyed by (round, task_id, index), written as soon
-as its prompt's batch is generated. A rerun skips prompts whose candidates are all there, and a line
-cut short by a kill is dropped (`sandbox.store.JsonlStore`). Teachers run before the student, so a
-bad teacher (unreachable endpoint, ...) fails before the expensive part. The index layout depends on
-num_samples, temperatures and teachers: resume a file only with the config that started it.
+Seeds and resume: sample j of a prompt at a stage draws from `sample_seed(seed, key, j)` with
+key = "round|task_id|stage" -- per prompt and sample, never per batch or process -- so a run resumed
+after a kill anywhere, or sharded differently, produces the same candidates as an uninterrupted one.
+Each batch's candidates are appended in one write (sandbox.store); a rerun skips prompts whose
+candidates are all there. Teachers run before the student, so a bad teacher fails before the long part.
 
-Data parallel (TRL PR #2824: ranks must not sample the same candidates): rank r takes problems
-r, r + W, r + 2W, ... (W = world_size), writes its own file `STEM.rank{r}.jsonl` (no two processes
-append to one file), and seeds each batch with `batch_seed(seed, round, rank, stage, batch)`, so
-ranks, rounds, temperatures and batches all draw different random streams. `read_candidates(out_path)`
-merges the rank files after a barrier. A batch is `prompts_per_call` consecutive prompts of the
-rank's shard with fixed boundaries: a rerun regenerates an unfinished batch from the same seed.
+Data parallel (TRL PR #2824: processes must not sample the same candidates): process p takes
+problems p, p + W, ... and writes its own file `STEM.rank{p}.jsonl` (no two processes append to one
+file); `read_candidates(out_path)` merges them after a barrier.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tqdm.auto import tqdm
 
-from rrtf.backends.base import GenerationBackend, build_backend, trim_at_stop
+from rrtf.backends import GenerationBackend, GenerationRequest, SamplingParams, build_backend, parse_spec
+from rrtf.prompts import strategy_for, trim_at_stop
 from rrtf.records import Candidate
-from rrtf.strategies import strategy_for
 from sandbox.records import Problem
+from sandbox.store import JsonlStore, read_store
 
 
 @dataclass
@@ -65,10 +55,13 @@ class SamplerConfig:
     max_new_tokens: int = 96
     teachers: list[str] = field(default_factory=lambda: ["reference"])  # highest priority first
     seed: int = 42
-    prompt_template: str | None = None  # None: rrtf.prompting's default
+    prompt_template: str | None = None  # None: rrtf.prompts' default
     teacher_temperature: float = 0.0
     prompts_per_call: int = 8  # prompts per backend.generate call (the backend bounds its own memory)
-    stop: list[str] | None = None  # None: the problem's strategy's (rrtf.strategies); [] : no stop strings
+    stop: list[str] | None = None  # None: the problem's strategy's; [] : no stop strings
+    teacher_timeout: float = 120.0  # seconds per request attempt to a served teacher
+    teacher_retries: int = 3  # further attempts after a transient failure
+    teacher_concurrency: int = 8  # requests in flight to a served teacher
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -84,16 +77,12 @@ class SamplerConfig:
         return self.num_samples * len(self.temperatures)
 
     @classmethod
-    def from_config(cls, config, **overrides) -> "SamplerConfig":
+    def from_config(cls, config, **overrides) -> SamplerConfig:
         """From an RRTFConfig (or any object with the same field names)."""
-        kwargs = dict(
-            num_samples=config.num_samples,
-            temperatures=list(config.temperatures),
-            max_new_tokens=config.max_new_tokens,
-            teachers=list(config.teachers),
-            seed=config.seed,
-        )
-        for name in ("prompt_template", "teacher_temperature", "prompts_per_call", "stop"):
+        kwargs: dict[str, Any] = dict(num_samples=config.num_samples, temperatures=list(config.temperatures),
+                                      max_new_tokens=config.max_new_tokens, teachers=list(config.teachers), seed=config.seed)
+        for name in ("prompt_template", "teacher_temperature", "prompts_per_call", "stop", "teacher_timeout",
+                     "teacher_retries", "teacher_concurrency"):
             if getattr(config, name, None) is not None:
                 kwargs[name] = getattr(config, name)
         if getattr(config, "disable_tqdm", None):
@@ -111,8 +100,7 @@ class SamplerConfig:
 class Teacher:
     """A source of teacher responses: a registered backend and its options, built when needed.
 
-    `instance` is an already-built backend to use as is (the sampler does not close it).
-    """
+    `instance` is an already-built backend to use as is (the sampler does not close it)."""
 
     name: str  # Candidate.source
     backend: str  # registered backend name
@@ -124,45 +112,41 @@ class Teacher:
     def is_reference(self) -> bool:
         return self.backend == "reference"
 
+    def identity(self) -> dict[str, Any]:
+        """What the teacher's answers depend on: the model and how it is asked, not where it runs."""
+        return {"name": self.name, **{k: v for k, v in self.options.items() if k not in ("base_url", "api_key", "model_name_or_path")}}
+
     def applies_to(self, problem: Problem) -> bool:
         # A problem without a reference answer gets no reference candidate (rather than an empty one).
         return not self.is_reference or bool(problem.canonical_solution.strip())
 
-    def build(self, problems: Sequence[Problem], prompts: dict[str, str]) -> GenerationBackend:
+    def build(self, problems: Sequence[Problem], prompts: dict[str, str], cfg: SamplerConfig,
+              on_wait=None) -> GenerationBackend:
         if self.instance is not None:
             return self.instance
         if self.is_reference:
-            # The bare canonical solution (not strategy.reference_response's fenced form): it is the SFT
-            # target, in the form the student answers in (the tiny model is warmed up on it).
+            # The bare canonical solution: it is the SFT target, in the form the student answers in.
             answers = {prompts[p.task_id]: p.canonical_solution for p in problems if self.applies_to(p)}
             return build_backend("reference", answers=answers)
-        return build_backend(self.backend, **self.options)
-
-
-TEACHER_SPEC_FORMS = "'reference', 'transformers:PATH', 'openai:BASE_URL#MODEL' or 'openai-chat:BASE_URL#MODEL'"
+        options = dict(self.options)
+        if self.backend == "openai":
+            options.update(timeout=cfg.teacher_timeout, max_retries=cfg.teacher_retries,
+                           concurrency=cfg.teacher_concurrency, on_wait=on_wait)
+        return build_backend(self.backend, **options)
 
 
 def parse_teacher_spec(spec: str) -> Teacher:
-    """'reference' | 'transformers:PATH' | 'openai:BASE_URL#MODEL' | 'openai-chat:BASE_URL#MODEL'."""
-    import rrtf.backends  # noqa: F401  (registers the built-in backends)
-
-    spec = spec.strip()
-    if spec == "reference":
+    """A backend spec string as a teacher: 'reference', 'transformers:PATH', 'openai[-chat]:URL#MODEL'."""
+    try:
+        parsed = parse_spec(spec)
+    except (ValueError, FileNotFoundError) as exc:
+        raise type(exc)(f"teacher {spec!r}: {exc}") from None
+    if parsed.backend == "reference":
         return Teacher("reference", "reference")
-    kind, sep, arg = spec.partition(":")
-    if not sep or not arg:
-        raise ValueError(f"teacher {spec!r}: unknown teacher spec; expected {TEACHER_SPEC_FORMS}")
-    if kind == "transformers":
-        if not Path(arg).exists():
-            raise FileNotFoundError(f"teacher {spec!r}: model path {arg} does not exist (no hub access: give a local checkpoint)")
-        return Teacher(f"transformers:{Path(arg).name}", "transformers", {"model_name_or_path": arg})
-    if kind in ("openai", "openai-chat"):
-        base_url, hash_, model = arg.rpartition("#")
-        if not hash_ or not base_url or not model:
-            raise ValueError(f"teacher {spec!r}: expected {kind}:BASE_URL#MODEL, e.g. {kind}:http://127.0.0.1:8000/v1#my-model")
-        chat = kind == "openai-chat"
-        return Teacher(f"{kind}:{model}", "openai", {"base_url": base_url, "model": model, "chat": chat}, use_stop=not chat)
-    raise ValueError(f"teacher {spec!r}: unknown teacher kind {kind!r}; expected {TEACHER_SPEC_FORMS}")
+    if parsed.backend == "openai":
+        return Teacher(f"{parsed.kind}:{parsed.options['model']}", "openai", parsed.options, use_stop=not parsed.options["chat"])
+    name = Path(parsed.arg).name if parsed.kind == "transformers" else parsed.arg
+    return Teacher(f"{parsed.kind}:{name}", parsed.backend, parsed.options)
 
 
 def resolve_teachers(teachers: Sequence[Teacher | str]) -> list[Teacher]:
@@ -175,12 +159,12 @@ def resolve_teachers(teachers: Sequence[Teacher | str]) -> list[Teacher]:
 
 
 # --------------------------------------------------------------------------------------------
-# Prompts, stops, seeds, files
+# Prompts, files
 # --------------------------------------------------------------------------------------------
 
 
 def prompt_for(problem: Problem, template: str | None = None) -> str:
-    """The exact text the model is conditioned on (the ranker fills RankedGroup.prompt with it)."""
+    """The exact text the model is conditioned on (Candidate.prompt)."""
     return strategy_for(problem).prompt(problem, template)
 
 
@@ -191,28 +175,19 @@ def stop_for(problem: Problem, cfg: SamplerConfig) -> list[str] | None:
 
 
 def code_of(problem: Problem, response: str) -> str:
-    """The completion the sandbox runs, appended to `strategy_for(problem).judged(problem).code_prefix`.
-
-    The reference teacher's canonical_solution goes through it too: it is judged as the same text
-    from the student would be (for the shipped datasets that leaves it as it is, but for whitespace)."""
+    """The completion the sandbox runs (the reference's canonical_solution goes through it too)."""
     return strategy_for(problem).completion(problem, response)
 
 
-def batch_seed(seed: int, round: int, rank: int, stage: str, batch: int) -> int:
-    """A reproducible seed that differs across ranks, rounds, stages (temperature/teacher) and batches."""
-    digest = hashlib.sha256(f"{seed}|{round}|{rank}|{stage}|{batch}".encode()).digest()
-    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+def shard(problems: Sequence[Problem], process_index: int, num_processes: int) -> list[Problem]:
+    if num_processes < 1 or not 0 <= process_index < num_processes:
+        raise ValueError(f"bad data-parallel layout: process {process_index} of {num_processes}")
+    return list(problems[process_index::num_processes])
 
 
-def shard(problems: Sequence[Problem], rank: int, world_size: int) -> list[Problem]:
-    if world_size < 1 or not 0 <= rank < world_size:
-        raise ValueError(f"bad data-parallel layout: rank {rank} of world_size {world_size}")
-    return list(problems[rank::world_size])
-
-
-def shard_path(out_path: str | os.PathLike, rank: int, world_size: int) -> Path:
+def shard_path(out_path: str | os.PathLike, process_index: int, num_processes: int) -> Path:
     out_path = Path(out_path)
-    return out_path if world_size == 1 else out_path.with_name(f"{out_path.stem}.rank{rank}{out_path.suffix}")
+    return out_path if num_processes == 1 else out_path.with_name(f"{out_path.stem}.rank{process_index}{out_path.suffix}")
 
 
 def candidate_key(rec: dict) -> tuple[int, str, int]:
@@ -220,28 +195,13 @@ def candidate_key(rec: dict) -> tuple[int, str, int]:
 
 
 def read_candidates(out_path: str | os.PathLike, *, round: int | None = None) -> list[Candidate]:
-    """All candidates in `out_path` and its rank files (`STEM.rank*.jsonl`), without duplicates.
-
-    Safe while other ranks are still writing: a torn last line is ignored (not truncated).
-    """
+    """All candidates in `out_path` and its per-process files, without duplicates (safe while other
+    processes still write: their torn last lines are ignored, not truncated)."""
     out_path = Path(out_path)
-    paths = sorted(out_path.parent.glob(f"{out_path.stem}.rank*{out_path.suffix}"))
-    if out_path.exists():
-        paths.insert(0, out_path)
-    seen: dict[tuple, Candidate] = {}
-    for path in paths:
-        with path.open("r", encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.endswith("\n"):
-                    break
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError:
-                    break
-                cand = Candidate.from_record(rec, where=f"{path}:{lineno}")
-                if round is None or cand.round == round:
-                    seen.setdefault(candidate_key(rec), cand)
-    return sorted(seen.values(), key=lambda c: (c.round, c.task_id, c.index))
+    paths = [out_path, *sorted(out_path.parent.glob(f"{out_path.stem}.rank*{out_path.suffix}"))]
+    records = read_store(paths, candidate_key, parse=Candidate.from_record)
+    cands = [Candidate.from_record(r, where=str(out_path)) for r in records]
+    return sorted((c for c in cands if round is None or c.round == round), key=lambda c: (c.round, c.task_id, c.index))
 
 
 # --------------------------------------------------------------------------------------------
@@ -251,7 +211,7 @@ def read_candidates(out_path: str | os.PathLike, *, round: int | None = None) ->
 
 @dataclass
 class _Stage:
-    name: str  # "student@T" or the teacher's name; part of the batch seed
+    name: str  # "student@T" or the teacher's name; part of every sample's seed key
     backend: GenerationBackend | None
     teacher: Teacher | None
     priority: int
@@ -260,19 +220,10 @@ class _Stage:
     n: int
 
 
-def sample(
-    problems: Sequence[Problem],
-    student_backend: GenerationBackend | None,
-    teachers: Sequence[Teacher | str],
-    cfg: SamplerConfig,
-    out_path: str | os.PathLike,
-    round: int = 0,
-    rank: int = 0,
-    world_size: int = 1,
-) -> list[Candidate]:
-    """Sample this rank's share of `problems`; return its candidates of this round (resumed ones too)."""
-    import rrtf.backends  # noqa: F401  (registers the built-in backends)
-
+def sample(problems: Sequence[Problem], student_backend: GenerationBackend | None, teachers: Sequence[Teacher | str],
+           cfg: SamplerConfig, out_path: str | os.PathLike, round: int = 0, process_index: int = 0,
+           num_processes: int = 1) -> list[Candidate]:
+    """Sample this process's share of `problems`; return its candidates of this round (resumed ones too)."""
     if not problems:
         raise ValueError("sampler: no problems to sample (the dataset is empty, or max_problems filtered everything out)")
     ids = [p.task_id for p in problems]
@@ -282,7 +233,7 @@ def sample(
     if student_backend is None and cfg.num_samples:
         raise ValueError("sampler: num_samples > 0 but no student backend was given")
     teacher_list = resolve_teachers(teachers)
-    mine = shard(problems, rank, world_size)
+    mine = shard(problems, process_index, num_processes)
     prompts = {p.task_id: prompt_for(p, cfg.prompt_template) for p in mine}
 
     stages: list[_Stage] = []
@@ -291,92 +242,64 @@ def sample(
     for t, temp in enumerate(cfg.temperatures if cfg.num_samples else []):
         stages.append(_Stage(f"student@{temp:g}", student_backend, None, 0, float(temp), t * cfg.num_samples, cfg.num_samples))
 
-    path = shard_path(out_path, rank, world_size)
-    from sandbox.store import JsonlStore
-
-    with JsonlStore(path, key=candidate_key) as out:
+    path = shard_path(out_path, process_index, num_processes)
+    with JsonlStore(path, key=candidate_key, parse=Candidate.from_record) as out:
         for stage in stages:
-            _run_stage(stage, mine, prompts, cfg, out, round=round, rank=rank)
-        mine_ids = set(prompts)
-        records = [r for r in out.records if int(r.get("round", 0)) == round and r["task_id"] in mine_ids]
+            _run_stage(stage, mine, prompts, cfg, out, round=round, process_index=process_index)
+        records = [r for r in out.records if int(r.get("round", 0)) == round and r["task_id"] in prompts]
     return sorted((Candidate.from_record(r, where=str(path)) for r in records), key=lambda c: (c.task_id, c.index))
 
 
-def _run_stage(stage: _Stage, problems: list[Problem], prompts: dict[str, str], cfg: SamplerConfig, out, *, round: int, rank: int) -> None:
+def _run_stage(stage: _Stage, problems: list[Problem], prompts: dict[str, str], cfg: SamplerConfig, out: JsonlStore, *,
+               round: int, process_index: int) -> None:
     teacher = stage.teacher
     wanted = [p for p in problems if teacher is None or teacher.applies_to(p)]
 
     def missing(p: Problem) -> bool:
         return any((round, p.task_id, stage.first_index + j) not in out.done for j in range(stage.n))
 
-    todo_total = sum(missing(p) for p in wanted)
-    if not todo_total:
+    todo = [p for p in wanted if missing(p)]
+    if not todo:
         return
-    backend = stage.backend
-    owned = False
+    bar = tqdm(total=len(todo), desc=f"sample {stage.name} (round {round}, process {process_index})", unit="prompt",
+               disable=not cfg.progress)
+    backend, owned = stage.backend, False
     if teacher is not None:
-        backend = teacher.build(wanted, prompts)
+        backend = teacher.build(wanted, prompts, cfg, on_wait=lambda msg: bar.set_postfix_str(msg[-80:]))
         owned = teacher.instance is None
+    use_stop = teacher is None or teacher.use_stop
     try:
-        bar = tqdm(total=todo_total, desc=f"sample {stage.name} (round {round}, rank {rank})", unit="prompt", disable=not cfg.progress)
-        for b in range(0, len(wanted), cfg.prompts_per_call):
-            batch = [p for p in wanted[b : b + cfg.prompts_per_call] if missing(p)]
-            if not batch:
-                continue
-            use_stop = teacher is None or teacher.use_stop
+        for b in range(0, len(todo), cfg.prompts_per_call):
+            batch = todo[b: b + cfg.prompts_per_call]
             stops = {tuple(stop_for(p, cfg) or ()) for p in batch} if use_stop else {()}
-            common_stop = list(next(iter(stops))) or None if len(stops) == 1 else None
-            outputs = backend.generate(
-                [prompts[p.task_id] for p in batch],
-                n=stage.n,
-                temperature=stage.temperature,
-                max_new_tokens=cfg.max_new_tokens,
-                stop=common_stop,
-                seed=batch_seed(cfg.seed, round, rank, stage.name, b // cfg.prompts_per_call),
-            )
-            if len(outputs) != len(batch) or any(len(o) != stage.n for o in outputs):
-                raise RuntimeError(
-                    f"backend {type(backend).__name__} returned {[len(o) for o in outputs]} completions; "
-                    f"expected {stage.n} for each of {len(batch)} prompts"
-                )
+            # The backend may stop early only where the batch agrees; each response is cut below anyway.
+            common = next(iter(stops)) if len(stops) == 1 else ()
+            params = SamplingParams(n=stage.n, temperature=stage.temperature, max_new_tokens=cfg.max_new_tokens,
+                                    stop=common, seed=cfg.seed)
+            requests = [GenerationRequest(prompt=prompts[p.task_id], key=f"{round}|{p.task_id}|{stage.name}") for p in batch]
+            outputs = backend.generate(requests, params)
+            records = []
             for problem, texts in zip(batch, outputs):
-                stop = stop_for(problem, cfg) if use_stop else None
+                stop = stop_for(problem, cfg) if use_stop and not (teacher and teacher.is_reference) else None
                 for j, text in enumerate(texts):
                     index = stage.first_index + j
                     if (round, problem.task_id, index) in out.done:
                         continue
-                    reference = teacher is not None and teacher.is_reference
-                    response = text if reference else trim_at_stop(text, stop)  # canonical_solution is whole
-                    out.write(
-                        Candidate(
-                            task_id=problem.task_id,
-                            index=index,
-                            source=teacher.name if teacher else "student",
-                            response=response,
-                            code=code_of(problem, response),
-                            teacher_priority=stage.priority,
-                            temperature=stage.temperature,
-                            round=round,
-                        ).to_record()
-                    )
+                    response = text if stop is None else trim_at_stop(text, stop)
+                    records.append(Candidate(
+                        task_id=problem.task_id, index=index, source=teacher.name if teacher else "student",
+                        prompt=prompts[problem.task_id], response=response, code=code_of(problem, response),
+                        teacher_priority=stage.priority, temperature=stage.temperature, round=round,
+                    ).to_record())
+            out.write_many(records)  # one write per batch: a kill leaves whole prompts or a torn last line
             bar.update(len(batch))
-        bar.close()
     finally:
+        bar.close()
         if owned:
             backend.close()
 
 
 __all__ = [
-    "SamplerConfig",
-    "Teacher",
-    "batch_seed",
-    "code_of",
-    "parse_teacher_spec",
-    "prompt_for",
-    "read_candidates",
-    "resolve_teachers",
-    "sample",
-    "shard",
-    "shard_path",
-    "stop_for",
+    "SamplerConfig", "Teacher", "candidate_key", "code_of", "parse_teacher_spec", "prompt_for", "read_candidates",
+    "resolve_teachers", "sample", "shard", "shard_path", "stop_for",
 ]

@@ -25,9 +25,9 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from rrtf.paths import models_cache
 from rrtf.modeling import STARCODER_TOKENIZER, build_tiny_model, load_starcoder_tokenizer
-from rrtf.prompting import DEFAULT_TEMPLATE, build_prompt
+from rrtf.paths import models_cache
+from rrtf.prompts import DEFAULT_TEMPLATE, build_prompt
 
 KINDS = ("random", "warm")
 # Bump when the build code changes in a way the recipe fields do not capture.

@@ -1,64 +1,46 @@
 """`python -m rrtf.train`: evaluate, then R rounds of sample -> judge -> rank -> train, then evaluate.
 
 With no arguments it runs the embedded default (the tiny StarCoder on the procedural tiny-tasks) and
-writes to outputs/rrtf-default:
+writes to outputs/rrtf-default (another configuration gets a directory named by its identity):
 
+    run_identity.json, state.json        what the run is, and which rounds are done
     eval_before.json / eval_after.json   held-out results (+ .samples.jsonl, resumable)
-    round{r}/candidates*.jsonl           sampled candidates (one file per rank)
-    round{r}/verdicts.rank{k}.jsonl      sandbox verdicts
+    round{r}/candidates*.jsonl           sampled candidates (one file per process)
+    round{r}/verdicts.rank{k}.jsonl      sandbox verdicts, keyed by the hash of the judged code
     round{r}/ranked.jsonl                RankedGroup records: the training data of the round
-    round{r}/checkpoints/                Trainer checkpoints (resume with --resume_from_checkpoint)
-    round{r}/model/                      the student after the round
+    round{r}/checkpoints/                Trainer checkpoints
+    round{r}/model/                      the student after the round (as its tuning method saves it)
     model/                               the final model or adapter
     metrics.json, report.md (+ PNGs), runs/ (TensorBoard)
 
-Every stage resumes: sampling and judging skip finished prompts, finished rounds are skipped, and
-`--resume_from_checkpoint` (true for the latest, or a path) continues the interrupted round's
-training from its checkpoint instead of silently restarting it.
+Every stage resumes: sampling and judging skip finished prompts, finished rounds and evaluations are
+always skipped, and `--resume_from_checkpoint` (true for the newest valid one, or a path) makes an
+interrupted round's training continue from its checkpoint instead of starting the round afresh.
 """
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import torch
-from accelerate import PartialState
-from accelerate.utils import gather_object
-from trl import TrlParser
-
-from rrtf.config import RRTFConfig
-from rrtf.evaluate import EvalConfig, evaluate
-from rrtf.modeling import load_model, load_tokenizer
-from rrtf.ranker import RankerConfig, judge, rank, read_verdicts
+from rrtf.config import RRTFConfig, parse_train_args
 from rrtf.records import RankedGroup
-from rrtf.report import write_report
-from rrtf.sampler import SamplerConfig, read_candidates, sample
-from rrtf.trainer import RRTFTrainer
-from rrtf.tuning import build_tuning_method
-from sandbox import Sandbox, SandboxConfig
-from sandbox.store import read_records, write_jsonl
 from sandbox.records import Problem
+from sandbox.store import read_records, read_state, write_jsonl, write_state
 
 logger = logging.getLogger("rrtf.train")
 
-# Fields whose change makes an existing output dir's samples, verdicts or checkpoints stale.
-RUN_IDENTITY = ("model_name_or_path", "dataset", "dataset_split", "max_problems", "num_samples", "temperatures",
-                "max_new_tokens", "teachers", "seed", "tuning_method", "rank_loss", "rank_weighted", "sft_weight")
-
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    (config,) = TrlParser([RRTFConfig]).parse_args_and_config(args=argv)
-    return run(config)
+    return run(parse_train_args(argv))
 
 
 # --------------------------------------------------------------------------------------------
-# Data and model
+# Data, model, backends
 # --------------------------------------------------------------------------------------------
 
 
@@ -83,32 +65,26 @@ def load_training_problems(config: RRTFConfig) -> tuple[list[Problem], dict[str,
 
 def base_model_path(config: RRTFConfig) -> str:
     if config.model_name_or_path:
-        return config.model_name_or_path
+        from rrtf.modeling import check_model_dir
+
+        return check_model_dir(config.model_name_or_path)
     from rrtf.tiny import ensure_tiny_model
 
     return str(ensure_tiny_model("warm"))
 
 
-def load_student(config: RRTFConfig, path: str, adapter_dir: Path | None = None):
-    """The base model with the tuning method applied; `adapter_dir` restores a finished round."""
-    tokenizer = load_tokenizer(config.tokenizer_name_or_path or path)
-    method = build_tuning_method(config.tuning_method)
-    if adapter_dir is not None and not method.is_adapter:
-        return load_model(adapter_dir, dtype=torch.float32), tokenizer
-    model = load_model(path, dtype=torch.float32)  # the Trainer casts for bf16 autocast itself
-    if adapter_dir is not None:
-        from peft import PeftModel
+def student_backend_class(config: RRTFConfig):
+    from rrtf.backends import BACKENDS
 
-        return PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=True), tokenizer
-    return method.apply(model, config), tokenizer
-
-
-def fingerprint(model) -> str:
-    digest = hashlib.sha256()
-    for name, param in sorted(model.named_parameters()):
-        digest.update(name.encode())
-        digest.update(param.detach().to(torch.float32).cpu().numpy().tobytes())
-    return digest.hexdigest()[:16]
+    kind = config.backend.split(":")[0]
+    try:
+        cls = BACKENDS.get(kind)
+    except ValueError as exc:
+        raise ValueError(f"--backend {config.backend}: {exc}") from None
+    if not cls.can_sample_student:
+        students = [name for name, c in BACKENDS.items() if c.can_sample_student]
+        raise ValueError(f"--backend {config.backend}: backend {kind!r} cannot sample the student; use one of {', '.join(students)}")
+    return cls
 
 
 # --------------------------------------------------------------------------------------------
@@ -118,9 +94,11 @@ def fingerprint(model) -> str:
 
 class Run:
     def __init__(self, config: RRTFConfig):
+        from accelerate import PartialState
+
         self.config = config
         # TrainingArguments set up the distributed state (DDP/FSDP/DeepSpeed, from the launcher).
-        self.state: PartialState = config.distributed_state or PartialState()
+        self.state = config.distributed_state or PartialState()
         self.out = Path(config.output_dir)
         self.out.mkdir(parents=True, exist_ok=True)
         self.progress = not config.disable_tqdm and self.state.is_local_main_process
@@ -130,160 +108,212 @@ class Run:
 
     def check_identity(self) -> None:
         """Refuse to mix a run's outputs with those of a different configuration."""
-        identity = {k: getattr(self.config, k) for k in RUN_IDENTITY}
+        identity = self.config.run_identity()
         path = self.path("run_identity.json")
-        if path.exists():
-            old = json.loads(path.read_text())
-            changed = [k for k in RUN_IDENTITY if old.get(k) != identity[k]]
+        old = read_state(path)
+        if old is not None:
+            changed = sorted(k for k in set(old) | set(identity) if old.get(k) != identity.get(k))
             if changed:
-                raise ValueError(
-                    f"{self.out} holds a run with different {', '.join(changed)} "
-                    f"({', '.join(f'{k}={old.get(k)!r}' for k in changed)}); use another --output_dir"
-                )
+                details = "; ".join(f"{k}: {old.get(k)!r} -> {identity.get(k)!r}" for k in changed)
+                suggestion = dataclasses.replace(self.config, output_dir=None).default_output_dir()
+                raise ValueError(f"{self.out} holds a run with different {', '.join(changed)} ({details}); "
+                                 f"choose another --output_dir (this run's own default is {suggestion}) or delete {self.out}")
         elif self.state.is_main_process:
-            path.write_text(json.dumps(identity, indent=1))
+            write_state(path, identity)
+        self.state.wait_for_everyone()
 
     def evaluate(self, name: str, model, tokenizer, problems: dict[str, list[Problem]], sandbox) -> dict[str, Any]:
-        """Greedy pass@1 on the main process (cached in NAME.json); other ranks wait."""
+        """Greedy pass@1 on the main process (cached in NAME.json); other processes wait."""
         path = self.path(f"{name}.json")
         result: dict[str, Any] = {}
         if self.state.is_main_process and problems:
-            if path.exists():
-                result = json.loads(path.read_text())
-            else:
+            result = read_state(path) or {}
+            if not result:
                 from rrtf.backends import build_backend
+                from rrtf.evaluate import EvalConfig, evaluate
 
                 cfg = EvalConfig(datasets=list(problems), num_samples=0, greedy=True, max_new_tokens=self.config.max_new_tokens,
-                                 prompt_template=self.config.prompt_template,
-                                 output_file=None, samples_file=str(self.path(f"{name}.samples.jsonl")), seed=self.config.seed)
+                                 prompt_template=self.config.prompt_template, output_file=None,
+                                 samples_file=str(self.path(f"{name}.samples.jsonl")), seed=self.config.seed, tag=name)
                 backend = build_backend("transformers", model=model, tokenizer=tokenizer)
                 res = evaluate(problems, backend, sandbox, cfg)
                 print(res.table())
                 summary = {k: dataclasses.asdict(v) for k, v in res.datasets.items()}
                 first = next(iter(res.datasets.values()))
                 result = {"pass@1": first.greedy_pass_at_1, "dataset": first.name, "datasets": summary}
-                path.write_text(json.dumps(result, indent=1))
+                write_state(path, result)
         self.state.wait_for_everyone()
         return result
 
-    def sample_and_rank(self, r: int, model, tokenizer, problems: list[Problem], sandbox) -> tuple[list[RankedGroup], dict]:
-        from rrtf.backends import build_backend
+    def student_backend(self, r: int, model, tokenizer, method, base: str):
+        """The backend that samples the student this round: the in-memory model, or -- for a served
+        backend -- its merged checkpoint (the base model itself before any training)."""
+        cls = student_backend_class(self.config)
+        arg = self.config.backend.partition(":")[2]
+        if cls.uses_in_memory_model:
+            return cls.for_student(model=method.generation_model(getattr(model, "module", model)), tokenizer=tokenizer, arg=arg)
+        from rrtf.checkpoints import export_student
+
+        ckpt = base if r == 0 and not self.done_rounds() and not method.is_adapter else None  # untrained: the base itself
+        if ckpt is None:
+            ckpt = str(self.path(f"round{r}", "student"))
+            if self.state.is_main_process:
+                export_student(model, tokenizer, method, Path(ckpt))
+            self.state.wait_for_everyone()
+        return cls.for_student(checkpoint_dir=ckpt, tokenizer=tokenizer, arg=arg)
+
+    def sample_and_rank(self, r: int, student, problems: list[Problem], sandbox) -> tuple[list[RankedGroup], dict]:
+        from rrtf.judge import align as align_verdicts
+        from rrtf.judge import judge, read_verdicts
+        from rrtf.ranker import RankerConfig, rank_groups
+        from rrtf.sampler import SamplerConfig, read_candidates, sample
 
         rd = self.path(f"round{r}")
-        ranked_path = rd / "ranked.jsonl"
-        stats_path = rd / "rank_stats.json"
-        if not (ranked_path.exists() and stats_path.exists()):
+        ranked_path, stats_path = rd / "ranked.jsonl", rd / "rank_stats.json"
+        stats = read_state(stats_path)
+        if stats is None or not ranked_path.exists():
             cfg = SamplerConfig.from_config(self.config, progress=self.progress)
-            student = build_backend("transformers", model=model, tokenizer=tokenizer)
-            mine = sample(problems, student, cfg.teachers, cfg, rd / "candidates.jsonl", round=r,
-                          rank=self.state.process_index, world_size=self.state.num_processes)
+            mine = sample(problems, student(), cfg.teachers, cfg, rd / "candidates.jsonl", round=r,
+                          process_index=self.state.process_index, num_processes=self.state.num_processes)
             judge(problems, mine, sandbox, rd / f"verdicts.rank{self.state.process_index}.jsonl", progress=self.progress)
             self.state.wait_for_everyone()
             if self.state.is_main_process:
                 candidates = read_candidates(rd / "candidates.jsonl", round=r)
-                verdicts = read_verdicts(sorted(rd.glob("verdicts.rank*.jsonl")), round=r)
-                groups, stats = rank(problems, candidates, verdicts, RankerConfig.from_config(self.config))
-                print(stats.summary())
+                verdicts = align_verdicts(candidates, read_verdicts(sorted(rd.glob("verdicts.rank*.jsonl"))))
+                groups, rank_stats = rank_groups(problems, candidates, verdicts, RankerConfig.from_config(self.config))
+                print(rank_stats.summary())
                 write_jsonl(ranked_path, [g.to_record() for g in groups])
-                stats_path.write_text(json.dumps(stats.to_record(), indent=1))
+                write_state(stats_path, rank_stats.to_record())  # written last: its presence means "ranked"
         self.state.wait_for_everyone()
-        return read_records(ranked_path, RankedGroup.from_record), json.loads(stats_path.read_text())
+        return read_records(ranked_path, RankedGroup.from_record), read_state(stats_path) or {}
 
-    def train_round(self, r: int, model, tokenizer, groups: list[RankedGroup]):
+    def train_round(self, r: int, model, tokenizer, groups: list[RankedGroup], method):
+        from rrtf.checkpoints import last_valid_checkpoint
+        from rrtf.trainer import RRTFTrainer
+
         rd = self.path(f"round{r}")
         # TensorBoard logs of every round go to one place (transformers 5 reads this variable).
         os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(self.path("runs")))
         args = dataclasses.replace(self.config, output_dir=str(rd / "checkpoints"))
-        trainer = RRTFTrainer(model=model, args=args, train_dataset=[g.to_record() for g in groups], processing_class=tokenizer)
+        args.tuning_options = self.config.tuning_options
+        trainer = RRTFTrainer(model=model, args=args, train_dataset=[g.to_record() for g in groups], processing_class=tokenizer,
+                              tuning_method=method)
         resume = self.config.resume_from_checkpoint
         if isinstance(resume, str) and resume.lower() in ("true", "latest", "last"):
-            from transformers.trainer_utils import get_last_checkpoint
-
-            resume = get_last_checkpoint(str(rd / "checkpoints")) if (rd / "checkpoints").is_dir() else None
+            resume = last_valid_checkpoint(rd / "checkpoints") if self.state.is_main_process else None
+            resume = _broadcast(resume)
             if resume:
                 logger.warning("round %d: resuming training from %s", r, resume)
         elif isinstance(resume, str) and not Path(resume).is_dir():
             raise FileNotFoundError(f"--resume_from_checkpoint {resume}: no such checkpoint directory")
-        trainer.train(resume_from_checkpoint=resume or None)
-        trainer.save_model(str(rd / "model"))
+        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
         if self.state.is_main_process:
+            method.save(trainer.model, rd / "model")
             tokenizer.save_pretrained(str(rd / "model"))
         self.state.wait_for_everyone()
         return trainer.model, trainer.state.log_history
 
     def done_rounds(self) -> int:
-        path = self.path("state.json")
-        return json.loads(path.read_text())["rounds_done"] if path.exists() else 0
+        return int((read_state(self.path("state.json")) or {}).get("rounds_done", 0))
 
     def mark_round_done(self, r: int, log_history: list[dict]) -> None:
         if self.state.is_main_process:
-            (self.path(f"round{r}") / "log_history.json").write_text(json.dumps(log_history))
-            self.path("state.json").write_text(json.dumps({"rounds_done": r + 1}))
+            write_state(self.path(f"round{r}", "log_history.json"), log_history)
+            write_state(self.path("state.json"), {"rounds_done": r + 1})
         self.state.wait_for_everyone()
 
 
+def _broadcast(value):
+    from accelerate.utils import broadcast_object_list
+
+    box = [value]
+    try:
+        broadcast_object_list(box)
+    except (RuntimeError, ValueError):  # a single process: nothing to broadcast
+        pass
+    return box[0]
+
+
 def run(config: RRTFConfig) -> dict[str, Any]:
+    import torch
+    from accelerate.utils import gather_object
+
+    from rrtf.checkpoints import weights_fingerprint
+    from rrtf.modeling import load_model, load_tokenizer
+    from rrtf.report import write_report
+    from rrtf.tuning import build_tuning_method
+    from sandbox import Sandbox, SandboxConfig
+
     start = time.time()
+    method = build_tuning_method(config)
+    if not student_backend_class(config).uses_in_memory_model:
+        method.check_mergeable()  # a served student needs merged weights: say so before any long work
+    base = base_model_path(config)
     runner = Run(config)
     runner.check_identity()
     train_problems, eval_problems = load_training_problems(config)
-    base = base_model_path(config)
-    done = runner.done_rounds() if config.resume_from_checkpoint else 0
-    resume_dir = runner.path(f"round{done - 1}", "model") if done else None
-    model, tokenizer = load_student(config, base, resume_dir)
+    done = runner.done_rounds()
+    tokenizer = load_tokenizer(config.tokenizer_name_or_path or base)
+    if done:
+        model = method.load(base, runner.path(f"round{done - 1}", "model"))
+    else:
+        model = method.apply(load_model(base, dtype=torch.float32), config)  # the Trainer casts for bf16 itself
     if runner.state.is_main_process:
         print(f"rrtf: {len(train_problems)} training problems from {config.dataset}, "
               f"eval on {', '.join(f'{k} ({len(v)})' for k, v in eval_problems.items()) or 'nothing'}; "
-              f"{runner.state.num_processes} process(es)")
+              f"{runner.state.num_processes} process(es); output in {runner.out}"
+              + (f"; rounds done: {done}" if done else ""))
 
     workers = config.sandbox_workers
     with Sandbox(SandboxConfig(**({"workers": workers} if workers else {}))) as sandbox:
         before_model = model
-        if done and not runner.path("eval_before.json").exists():
-            before_model = load_student(config, base)[0]  # "before" is the base model, not the resumed one
+        if done and read_state(runner.path("eval_before.json")) is None:
+            before_model = load_model(base, dtype=torch.float32)  # "before" is the base model, not the resumed one
         before = runner.evaluate("eval_before", before_model, tokenizer, eval_problems, sandbox)
         log_history: list[dict] = []
         verdicts: dict[str, dict[str, int]] = {}
         for r in range(config.rounds):
-            groups, stats = runner.sample_and_rank(r, model, tokenizer, train_problems, sandbox)
+            if r < done:  # finished work is always skipped
+                stats = read_state(runner.path(f"round{r}", "rank_stats.json")) or {}
+                log_history += read_state(runner.path(f"round{r}", "log_history.json")) or []
+            else:
+                student = lambda r=r, model=model: runner.student_backend(r, model, tokenizer, method, base)
+                groups, stats = runner.sample_and_rank(r, student, train_problems, sandbox)
+                if not groups:
+                    raise ValueError(f"round {r}: ranking kept no prompt to train on ({stats.get('dropped')}); "
+                                     f"see {runner.path(f'round{r}')}")
+                model, history = runner.train_round(r, model, tokenizer, groups, method)
+                log_history += history
+                runner.mark_round_done(r, history)
             for source, counts in stats.get("statuses", {}).items():
                 verdicts[f"round {r} {source}"] = counts
-            if r < done:
-                log_history += json.loads((runner.path(f"round{r}") / "log_history.json").read_text())
-                continue
-            if not groups:
-                raise ValueError(f"round {r}: ranking kept no prompt to train on ({stats.get('dropped')}); see {runner.path(f'round{r}')}")
-            model, history = runner.train_round(r, model, tokenizer, groups)
-            log_history += history
-            runner.mark_round_done(r, history)
         after = runner.evaluate("eval_after", model, tokenizer, eval_problems, sandbox)
 
-    prints = gather_object([fingerprint(model)])
+    prints = gather_object([weights_fingerprint(model)])
     metrics = {
         "model": base, "dataset": config.dataset, "train_problems": len(train_problems),
         "eval_dataset": next(iter(eval_problems), None), "eval_problems": sum(map(len, eval_problems.values())),
-        "rank_loss": config.rank_loss, "rounds": config.rounds, "eval_before": before, "eval_after": after,
-        "verdicts": verdicts, "rank_fingerprints": prints, "world_size": runner.state.num_processes,
-        "wall_time_s": time.time() - start,
+        "rank_loss": config.rank_loss, "rounds": config.rounds, "tuning_method": config.tuning_method, "backend": config.backend,
+        "eval_before": before, "eval_after": after, "verdicts": verdicts, "rank_fingerprints": prints,
+        "world_size": runner.state.num_processes, "wall_time_s": time.time() - start,
     }
     if runner.state.is_main_process:
-        final = runner.path("model")
-        unwrapped = getattr(model, "module", model)
-        unwrapped.save_pretrained(str(final))
-        tokenizer.save_pretrained(str(final))
-        runner.path("metrics.json").write_text(json.dumps(metrics, indent=1))
+        method.save(model, runner.path("model"))
+        tokenizer.save_pretrained(str(runner.path("model")))
+        write_state(runner.path("metrics.json"), metrics)
         if before and after:
             write_report(runner.out, metrics, log_history)
-            print(f"held-out pass@1: before {before['pass@1']:.3f} -> after {after['pass@1']:.3f}  "
-                  f"({runner.out / 'report.md'})")
+            print(f"held-out pass@1: before {before['pass@1']:.3f} -> after {after['pass@1']:.3f}  ({runner.out / 'report.md'})")
         if len(set(prints)) > 1:
-            logger.error("ranks ended with different weights: %s", prints)
+            logger.error("processes ended with different weights: %s", prints)
     runner.state.wait_for_everyone()
-    # Tear the process group down ourselves: left to interpreter exit, gloo sometimes aborts a rank
+    # Tear the process group down ourselves: left to interpreter exit, gloo sometimes aborts a process
     # ("terminate called without an active exception") and the launcher reports a failed run.
     runner.state.destroy_process_group()
     return metrics
 
 
 if __name__ == "__main__":
-    main()
+    from rrtf.cli import run_cli
+
+    sys.exit(run_cli(main, prog="python -m rrtf.train"))

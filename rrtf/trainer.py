@@ -29,7 +29,7 @@ class RRTFTrainer(Trainer):
     loss_is_scaled_for_ga = False
 
     def __init__(self, model=None, args: RRTFConfig | None = None, train_dataset=None, eval_dataset=None,
-                 processing_class=None, data_collator=None, **kwargs):
+                 processing_class=None, data_collator=None, tuning_method=None, **kwargs):
         if args is None or processing_class is None:
             raise ValueError("RRTFTrainer needs args (an RRTFConfig) and processing_class (the tokenizer)")
         # our batches carry rewards/segment ids, not forward() arguments: never let the Trainer drop them
@@ -42,7 +42,9 @@ class RRTFTrainer(Trainer):
             only_best_teacher=not args.rank_loss,
             layout=layout,
         )
-        self.layout = getattr(collator, "layout", None) or LAYOUTS[layout]()
+        # The tuning method may lay groups out its own way (e.g. a bidirectional pass over the prompt).
+        self.tuning_method = tuning_method or build_tuning_method(args)
+        self.layout = self.tuning_method.layout(getattr(collator, "layout", None) or LAYOUTS[layout]())
         # tokenize and fit every group once, so drops are logged once and not every epoch
         if train_dataset is not None:
             train_dataset = self._encode(train_dataset, collator, "train")
@@ -111,6 +113,6 @@ class RRTFTrainer(Trainer):
 
 def build_trainer(model, tokenizer, config: RRTFConfig, groups, eval_groups=None, **kwargs) -> RRTFTrainer:
     """Apply the configured tuning method (full, lora, ...) to `model` and wrap it in an RRTFTrainer."""
-    model = build_tuning_method(config.tuning_method).apply(model, config)
-    return RRTFTrainer(model=model, args=config, train_dataset=groups, eval_dataset=eval_groups,
-                       processing_class=tokenizer, **kwargs)
+    method = build_tuning_method(config)
+    return RRTFTrainer(model=method.apply(model, config), args=config, train_dataset=groups, eval_dataset=eval_groups,
+                       processing_class=tokenizer, tuning_method=method, **kwargs)

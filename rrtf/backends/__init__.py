@@ -1,26 +1,29 @@
-"""Generation backends. Importing this package registers the built-in ones.
+"""Generation backends, one module each, discovered by the registry (no torch at import).
 
-    from rrtf.backends import build_backend
-    backend = build_backend("transformers", model_name_or_path="ckpt/")       # or model=..., tokenizer=...
-    backend = build_backend("openai", base_url="http://127.0.0.1:8000/v1", model="m", chat=True)
-    backend = build_backend("reference", answers={prompt_text: answer})
-    backend.generate(prompts, n=4, temperature=0.8, max_new_tokens=256, stop=["\\ndef "], seed=1)
+    from rrtf.backends import SamplingParams, backend_from_spec, build_backend
+    backend = backend_from_spec("transformers:ckpt/")                          # or build_backend("transformers", ...)
+    backend = backend_from_spec("openai-chat:http://127.0.0.1:8000/v1#teacher")
+    backend.generate(["def add(a, b):"], SamplingParams(n=4, temperature=0.8, max_new_tokens=64, seed=1))
+    backend.generate([GenerationRequest(messages=[{"role": "user", "content": "..."}], key="task-7")], params)
 
-A new backend (CTranslate2, vLLM, ...) is one module with a `@BACKENDS.register("name")` class,
-imported here; the sampler and trainer only see `build_backend(name, **options)`.
+A new backend (CTranslate2, vLLM, ...) is one module here with one `@BACKENDS.register("name")`
+class that imports its heavy library inside the class; the sampler, trainer and data jobs only see
+`build_backend` / `backend_from_spec` and `generate`.
 """
-from rrtf.backends.base import BACKENDS, GenerationBackend, build_backend, trim_at_stop
-from rrtf.backends import openai_backend, reference, transformers_backend  # noqa: F401  (registration)
-from rrtf.backends.openai_backend import OpenAIBackend
-from rrtf.backends.reference import ReferenceBackend
-from rrtf.backends.transformers_backend import TransformersBackend
+from rrtf.backends.base import (
+    BACKENDS,
+    BackendSpec,
+    GenerationBackend,
+    GenerationRequest,
+    SamplingParams,
+    backend_from_spec,
+    build_backend,
+    parse_spec,
+    sample_seed,
+)
+from rrtf.prompts.extract import trim_at_stop
 
 __all__ = [
-    "BACKENDS",
-    "GenerationBackend",
-    "OpenAIBackend",
-    "ReferenceBackend",
-    "TransformersBackend",
-    "build_backend",
-    "trim_at_stop",
+    "BACKENDS", "BackendSpec", "GenerationBackend", "GenerationRequest", "SamplingParams", "backend_from_spec",
+    "build_backend", "parse_spec", "sample_seed", "trim_at_stop",
 ]

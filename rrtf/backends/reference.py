@@ -2,39 +2,39 @@
 
 It is constructed with the prompt -> answer mapping (the sampler builds it from the problems'
 `canonical_solution`s and the exact prompt texts it sends), so it fits the same `generate`
-interface as every model backend and needs no special case in the sampling loop.
+interface as every model backend and needs no special case in the sampling loop. Stop strings are
+not applied: the reference is a complete, tested answer, and cutting it at e.g. "\\ndef " would
+break references that define helper functions.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
-from rrtf.backends.base import BACKENDS, GenerationBackend
+from rrtf.backends.base import BACKENDS, GenerationBackend, GenerationRequest, SamplingParams
 
 
 @BACKENDS.register("reference")
 class ReferenceBackend(GenerationBackend):
+    spec_kinds = ("reference",)
+    trusted_output = True
+
     def __init__(self, answers: Mapping[str, str]):
         self.answers = dict(answers)
         self.calls = 0
 
-    def generate(
-        self,
-        prompts: list[str],
-        *,
-        n: int = 1,
-        temperature: float = 0.0,
-        max_new_tokens: int = 256,
-        stop: list[str] | None = None,
-        seed: int = 0,
-    ) -> list[list[str]]:
-        """The reference answer, n times per prompt; temperature, length and seed do not apply.
+    @classmethod
+    def options_from_spec(cls, kind: str, arg: str) -> dict[str, Any]:
+        if arg:
+            raise ValueError(f"backend spec 'reference' takes no argument, got 'reference:{arg}'")
+        return {}
 
-        Stop strings are not applied either: the reference is a complete, tested answer, and
-        cutting it at e.g. "\\ndef " would break references that define helper functions.
-        """
+    def _generate(self, requests: list[GenerationRequest], params: SamplingParams) -> list[list[str]]:
         self.calls += 1
-        missing = [p for p in prompts if p not in self.answers]
+        missing = [r.prompt for r in requests if r.prompt not in self.answers]
         if missing:
             raise KeyError(f"reference backend: no reference answer for prompt {missing[0][:80]!r} ({len(missing)} missing)")
-        return [[self.answers[p]] * n for p in prompts]
+        return [[self.answers[r.prompt]] * params.n for r in requests]
 
+    def identity(self) -> dict[str, Any]:
+        return {"backend": "reference"}

@@ -3,49 +3,52 @@
 Prompts are tokenized alone, exactly as training tokenizes them (StarCoder's tokenizer merges "\\n"
 and the next line's indent into one token, so tokenizing prompt+completion together would put the
 boundary somewhere the model never sees at generation time; `add_special_tokens=False` as in
-rrtf.packing). Each prompt is repeated n times (the same as num_return_sequences=n, but batch_size
-then bounds rows, not prompts); batches are left-padded and rows sorted by length so little padding
-is wasted. Greedy decoding (temperature 0) decodes once and copies the answer n times. Sampling draws from torch's global RNG inside
-`torch.random.fork_rng`, seeded per call: a call is reproducible from (prompts, n, seed, batch_size)
-and the caller's RNG state (e.g. the trainer's) is left untouched.
+rrtf.packing). Batches are left-padded, rows sorted by length so little padding is wasted.
+
+Sampling is seeded per row: each (request, sample) row draws from its own generator
+(`sample_seed(seed, request.key, j)`) through the Gumbel-max trick -- argmax(logits / T + Gumbel
+noise) is a draw from softmax(logits / T) -- so a row's sample does not depend on which other rows
+share its batch, and the caller's global RNG (the trainer's) is never touched. Greedy decoding
+(temperature 0) decodes once and copies the answer n times. torch is imported inside the class:
+importing this module (the registry does) stays light.
 """
 from __future__ import annotations
 
 import copy
 import weakref
 from pathlib import Path
+from typing import Any
 
-import torch
-
-from rrtf.backends.base import BACKENDS, GenerationBackend, trim_at_stop
+from rrtf.backends.base import BACKENDS, GenerationBackend, GenerationRequest, SamplingParams, sample_seed
 
 # tokenizer -> stop strings -> StoppingCriteriaList, shared by every backend on the same tokenizer.
-_STOP_CRITERIA: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_STOP_CRITERIA: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _check_dir(path: str | Path, what: str = "model") -> str:
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{what} directory {path} does not exist (this machine has no hub access: give a local checkpoint)")
+    return str(path)
 
 
 @BACKENDS.register("transformers")
 class TransformersBackend(GenerationBackend):
-    def __init__(
-        self,
-        model_name_or_path: str | Path | None = None,
-        *,
-        model=None,
-        tokenizer=None,
-        tokenizer_name_or_path: str | Path | None = None,
-        batch_size: int = 16,
-        dtype: str | torch.dtype = "auto",
-        device: str | None = None,
-        top_p: float = 1.0,
-        add_special_tokens: bool = False,
-    ):
+    spec_kinds = ("transformers",)
+    uses_in_memory_model = True
+    can_sample_student = True
+
+    def __init__(self, model_name_or_path: str | Path | None = None, *, model=None, tokenizer=None,
+                 tokenizer_name_or_path: str | Path | None = None, batch_size: int = 16, dtype: str = "auto",
+                 device: str | None = None, add_special_tokens: bool = False):
         """Either `model_name_or_path` (a local checkpoint directory) or an already-loaded `model`
         (with its `tokenizer`); `model` / `tokenizer` may also be given as paths.
 
         batch_size: rows (prompt x sample) per `model.generate` call; it bounds memory.
-        top_p: nucleus sampling cut-off when temperature > 0 (1.0: plain temperature sampling, as RRTF).
         add_special_tokens: False tokenizes prompts exactly as the trainer does (rrtf.packing); True
             lets a tokenizer add its BOS, for teachers that were trained with one.
         """
+        import torch
+
         from rrtf.modeling import load_model, load_tokenizer
 
         if isinstance(model, (str, Path)):  # build_backend("transformers", model="ckpt/") reads naturally too
@@ -63,77 +66,80 @@ class TransformersBackend(GenerationBackend):
             tokenizer.pad_token = tokenizer.eos_token
         if batch_size < 1:
             raise ValueError(f"transformers backend: batch_size must be >= 1, got {batch_size}")
-        self.model = model
-        self.tokenizer = tokenizer
+        self.model, self.tokenizer = model, tokenizer
         self.batch_size = batch_size
-        self.top_p = top_p
         self.add_special_tokens = add_special_tokens
+        self.source = str(model_name_or_path or getattr(model, "name_or_path", "") or "in-memory model")
         self.calls = 0  # number of generate() calls, for progress reports and tests
 
-    def generate(
-        self,
-        prompts: list[str],
-        *,
-        n: int = 1,
-        temperature: float = 0.0,
-        max_new_tokens: int = 256,
-        stop: list[str] | None = None,
-        seed: int = 0,
-    ) -> list[list[str]]:
-        self.calls += 1
-        if not prompts:
-            return []
-        greedy = temperature <= 0
-        per_prompt = 1 if greedy else n  # greedy samples are all the same: decode once, copy
-        rows = [p for p in prompts for _ in range(per_prompt)]
-        # Longest first: similar lengths share a batch (less padding), and an out-of-memory error
-        # shows up on the first batch rather than after an hour.
-        order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
-        texts: list[str] = [""] * len(rows)
+    @classmethod
+    def options_from_spec(cls, kind: str, arg: str) -> dict[str, Any]:
+        if not arg:
+            raise ValueError("backend spec 'transformers:PATH' needs the checkpoint directory")
+        return {"model_name_or_path": _check_dir(arg)}
 
+    @classmethod
+    def for_student(cls, *, model=None, tokenizer=None, checkpoint_dir=None, arg="", **options):
+        if model is not None:
+            return cls(model=model, tokenizer=tokenizer, **options)
+        return cls(_check_dir(checkpoint_dir), tokenizer=tokenizer, **options)
+
+    def identity(self) -> dict[str, Any]:
+        return {"backend": "transformers", "model": Path(self.source).name}
+
+    def describe(self) -> str:
+        return f"transformers backend ({self.source})"
+
+    # -- generation ---------------------------------------------------------------------------------------
+    def _prompt_text(self, request: GenerationRequest) -> str:
+        if request.messages is None:
+            return request.prompt
+        if not getattr(self.tokenizer, "chat_template", None):
+            raise ValueError(f"{self.describe()}: chat messages need a tokenizer with a chat template; this one has none")
+        return self.tokenizer.apply_chat_template(request.messages, add_generation_prompt=True, tokenize=False)
+
+    def _generate(self, requests: list[GenerationRequest], params: SamplingParams) -> list[list[str]]:
+        import torch
+
+        self.calls += 1
+        per_request = 1 if params.greedy else params.n  # greedy samples are all the same: decode once, copy
+        texts = [self._prompt_text(r) for r in requests]
+        rows = [(texts[i], sample_seed(params.seed, r.stream_key, j)) for i, r in enumerate(requests) for j in range(per_request)]
+        # Longest first: similar lengths share a batch, and an out-of-memory error shows up at once.
+        order = sorted(range(len(rows)), key=lambda i: -len(rows[i][0]))
+        out: list[str] = [""] * len(rows)
         model = self.model
         was_training = model.training
         model.eval()
-        devices = [model.device] if model.device.type == "cuda" else []
         try:
-            with torch.random.fork_rng(devices=devices), torch.inference_mode():
-                torch.manual_seed(seed)
-                config = self._generation_config(greedy, temperature, max_new_tokens)
-                criteria = self._stop_criteria(stop)
+            with torch.inference_mode():
+                config = self._generation_config(params.max_new_tokens)
+                criteria = self._stop_criteria(list(params.stop))
                 for start in range(0, len(order), self.batch_size):
-                    batch = order[start : start + self.batch_size]
-                    outs = self._generate_batch([rows[i] for i in batch], config, criteria)
-                    for i, text in zip(batch, outs):
-                        texts[i] = trim_at_stop(text, stop)
+                    batch = order[start: start + self.batch_size]
+                    decoded = self._generate_batch([rows[i] for i in batch], params, config, criteria)
+                    for i, text in zip(batch, decoded):
+                        out[i] = text
         finally:
             model.train(was_training)
-
         result = []
-        for k in range(len(prompts)):
-            mine = texts[k * per_prompt : (k + 1) * per_prompt]
-            result.append(mine * n if greedy else mine)
+        for k in range(len(requests)):
+            mine = out[k * per_request: (k + 1) * per_request]
+            result.append(mine * params.n if params.greedy else mine)
         return result
 
-    def _generation_config(self, greedy: bool, temperature: float, max_new_tokens: int):
+    def _generation_config(self, max_new_tokens: int):
         config = copy.deepcopy(self.model.generation_config)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
         if config.eos_token_id is None:
             config.eos_token_id = self.tokenizer.eos_token_id
-        config.update(
-            max_new_tokens=max_new_tokens,
-            max_length=None,
-            num_return_sequences=1,
-            num_beams=1,
-            pad_token_id=pad,
-            use_cache=True,  # training may have turned it off for gradient checkpointing
-        )
-        if greedy:
-            config.update(do_sample=False, temperature=1.0, top_p=1.0, top_k=50)
-        else:
-            config.update(do_sample=True, temperature=float(temperature), top_p=self.top_p, top_k=0)
+        # Always "greedy" for transformers: sampling happens in _SeededSampler, which adds per-row
+        # Gumbel noise to the warped logits so the argmax is a seeded sample.
+        config.update(max_new_tokens=max_new_tokens, max_length=None, num_return_sequences=1, num_beams=1,
+                      pad_token_id=pad, use_cache=True, do_sample=False, temperature=1.0, top_p=1.0, top_k=50)
         return config
 
-    def _stop_criteria(self, stop: list[str] | None):
+    def _stop_criteria(self, stop: list[str]):
         """Stop a row early at a stop string (the text is trimmed after decoding anyway). Built once per
         set of stop strings: StopStringCriteria preprocesses the whole vocabulary (~1.5 s for StarCoder's)."""
         if not stop:
@@ -144,20 +150,55 @@ class TransformersBackend(GenerationBackend):
             cache = self.__dict__.setdefault("_own_stop_criteria", {})
         key = tuple(stop)
         if key not in cache:
-            from transformers import StopStringCriteria, StoppingCriteriaList
+            from transformers import StoppingCriteriaList, StopStringCriteria
 
             cache[key] = StoppingCriteriaList([StopStringCriteria(self.tokenizer, list(stop))])
         return cache[key]
 
-    def _generate_batch(self, prompts: list[str], config, criteria) -> list[str]:
-        enc = self.tokenizer(
-            prompts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=self.add_special_tokens
-        ).to(self.model.device)
-        out = self.model.generate(**enc, generation_config=config, stopping_criteria=criteria)
-        new_tokens = out[:, enc["input_ids"].shape[1] :]
+    def _generate_batch(self, rows: list[tuple[str, int]], params: SamplingParams, config, criteria) -> list[str]:
+        from transformers import LogitsProcessorList
+
+        enc = self.tokenizer([text for text, _ in rows], return_tensors="pt", padding=True, padding_side="left",
+                             add_special_tokens=self.add_special_tokens).to(self.model.device)
+        processors = None
+        if not params.greedy:
+            processors = LogitsProcessorList([_SeededSampler([seed for _, seed in rows], params)])
+        out = self.model.generate(**enc, generation_config=config, stopping_criteria=criteria, logits_processor=processors)
+        new_tokens = out[:, enc["input_ids"].shape[1]:]
         return self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
 
     def close(self) -> None:
+        import torch
+
         self.model = None
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+
+class _SeededSampler:
+    """A logits processor that turns greedy decoding into sampling with one generator per row:
+    temperature, top-k and top-p shape the distribution, Gumbel(0, 1) noise drawn from the row's own
+    generator makes the argmax a sample from it."""
+
+    def __init__(self, seeds: list[int], params: SamplingParams):
+        import torch
+
+        self.generators = [torch.Generator().manual_seed(s) for s in seeds]
+        self.params = params
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        p = self.params
+        logits = scores.float() / p.temperature
+        if p.top_k and p.top_k < logits.shape[-1]:
+            kth = torch.topk(logits, p.top_k, dim=-1).values[..., -1:]
+            logits = logits.masked_fill(logits < kth, float("-inf"))
+        if p.top_p < 1.0:
+            sorted_logits, idx = torch.sort(logits, descending=True, dim=-1)
+            cum = torch.softmax(sorted_logits, dim=-1).cumsum(dim=-1)
+            drop = cum - torch.softmax(sorted_logits, dim=-1) > p.top_p  # keep the token that crosses p
+            logits = logits.masked_fill(drop.scatter(-1, idx, drop), float("-inf"))
+        uniform = torch.stack([torch.rand(logits.shape[-1], generator=g) for g in self.generators]).to(logits.device)
+        gumbel = -torch.log(-torch.log(uniform.clamp(min=1e-10, max=1 - 1e-7)))
+        return logits + gumbel

@@ -1,9 +1,5 @@
-"""Tuning methods, one registered class each (full, lora, ...): `build_tuning_method(name).apply(model, config)`.
+"""Tuning methods, one registered module each (discovered): `build_tuning_method(config)`; the hooks
+are in rrtf.tuning.base. A new method is one module here with one `@TUNING_METHODS.register` class."""
+from rrtf.tuning.base import TUNING_METHODS, NotMergeable, PeftTuningMethod, TuningMethod, build_tuning_method, option_classes
 
-Importing this package registers the built-in methods; a new method is one module with one
-`@TUNING_METHODS.register("name")` class, imported below.
-"""
-from rrtf.tuning import full, lora  # noqa: F401  (registration)
-from rrtf.tuning.base import TUNING_METHODS, PeftTuningMethod, TuningMethod, build_tuning_method
-
-__all__ = ["TUNING_METHODS", "PeftTuningMethod", "TuningMethod", "build_tuning_method"]
+__all__ = ["TUNING_METHODS", "NotMergeable", "PeftTuningMethod", "TuningMethod", "build_tuning_method", "option_classes"]

@@ -15,17 +15,22 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from testkit import REPO
 
-from rrtf.backends import ReferenceBackend, build_backend
+from rrtf.backends import build_backend
+from rrtf.backends.reference import ReferenceBackend
 from rrtf.datasets import DATASETS
-from rrtf.evaluate import EvalConfig, build_eval_backend, evaluate, load_dataset, pass_at_k
-from rrtf.prompting import CONTINUATION_STOP, build_prompt
-from rrtf.strategies import STRATEGIES, truncate_at_closing_brace
+from rrtf.datasets import load_dataset as _load
+from rrtf.evaluate import EvalConfig, build_eval_backend, evaluate, pass_at_k
+from rrtf.prompts import CONTINUATION_STOP, build_prompt, get_strategy, truncate_at_closing_brace
 from sandbox import Sandbox, SandboxConfig
 from sandbox.errors import RecordError
 from sandbox.store import write_jsonl
 
-REPO = Path(__file__).resolve().parent.parent
+
+def load_dataset(name):
+    ds = _load(name)
+    return ds.problems, ds.strategy
 
 
 # --- pass@k ------------------------------------------------------------------------------------
@@ -102,13 +107,13 @@ def test_strategy_table_and_prompts():
     he = load_dataset("humaneval")[0][0]
     mbpp = load_dataset("mbpp")[0][0]
     cfg = EvalConfig(num_samples=0)
-    assert STRATEGIES["continue"].prompt(he, cfg.prompt_template) == he.prompt
+    assert get_strategy("continue").prompt(he, cfg.prompt_template) == he.prompt
     # Instruction prompts are the very text the sampler and trainer condition on.
-    assert STRATEGIES["instruct"].prompt(mbpp, cfg.prompt_template) == build_prompt(mbpp)
+    assert get_strategy("instruct").prompt(mbpp, cfg.prompt_template) == build_prompt(mbpp)
     body = "    return 1\n"
     for stop in CONTINUATION_STOP:
-        assert STRATEGIES["continue"].completion(he, body + stop + "junk()\n") == body
-    assert STRATEGIES["instruct"].completion(mbpp, "Here it is:\n```python\ndef f():\n    return 1\n```\nDone.") == "def f():\n    return 1\n"
+        assert get_strategy("continue").completion(he, body + stop + "junk()\n") == body
+    assert get_strategy("instruct").completion(mbpp, "Here it is:\n```python\ndef f():\n    return 1\n```\nDone.") == "def f():\n    return 1\n"
     java_prefix = "class Solution {\n    public int f(int x) {\n        /* } */\n"
     assert truncate_at_closing_brace(java_prefix, "        return x;\n    }\n}\nclass Extra {}\n") == "        return x;\n    }\n}\n"
     with pytest.raises(ValueError, match="unknown dataset 'humaneva'"):
@@ -161,7 +166,7 @@ def test_canonical_solutions_pass_as_instructions(sandbox):
 def test_buggy_solutions_score_what_they_pass(sandbox, tmp_path):
     """HumanEvalPack's buggy solutions fail their tests: half canonical, half buggy -> pass@1 = 0.5."""
     problems = load_dataset("humanevalpack-python")[0][:4]
-    strategy = STRATEGIES["continue"]
+    strategy = get_strategy("continue")
     answers = {strategy.prompt(p, EvalConfig(num_samples=0).prompt_template): (p.canonical_solution if i % 2 == 0 else p.buggy_solution)
                for i, p in enumerate(problems)}
     cfg = EvalConfig(num_samples=3, k=[1, 3], output_file=None)

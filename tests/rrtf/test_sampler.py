@@ -5,12 +5,11 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
-from rrtf.backends import ReferenceBackend, TransformersBackend
-from rrtf.modeling import build_tiny_model
-from rrtf.prompting import CONTINUATION_STOP, END_MARKERS, build_prompt
-from rrtf.sampler import SamplerConfig, batch_seed, Teacher, parse_teacher_spec, read_candidates, sample, shard_path
+from rrtf.backends.reference import ReferenceBackend
+from rrtf.backends.transformers_backend import TransformersBackend
+from rrtf.prompts import CONTINUATION_STOP, END_MARKERS, build_prompt
+from rrtf.sampler import SamplerConfig, Teacher, parse_teacher_spec, read_candidates, sample, shard_path
 from sandbox.records import Problem
 
 
@@ -35,19 +34,13 @@ class CountingBackend(TransformersBackend):
         super().__init__(*args, **kwargs)
         self.log: list[tuple[list[str], int, float]] = []
 
-    def generate(self, prompts, **kwargs):
-        self.log.append((list(prompts), kwargs["seed"], kwargs["temperature"]))
-        return super().generate(prompts, **kwargs)
+    def _generate(self, requests, params):
+        self.log.append(([r.prompt for r in requests], params.seed, params.temperature))
+        return super()._generate(requests, params)
 
     @property
     def prompts_seen(self) -> list[str]:
         return [p for prompts, _, _ in self.log for p in prompts]
-
-
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory) -> Path:
-    torch.set_num_threads(1)
-    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", n_layer=1, n_embd=32)
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +98,7 @@ def test_resume_after_a_kill_redoes_nothing_and_reproduces_the_full_run(tmp_path
     # only the unfinished work was generated: 3 prompts at T=0.7, 5 at T=1.0
     assert len(again.prompts_seen) == 3 + 5
     assert sum(t == 0.7 for _, _, t in again.log) == 2  # batches [2, 3] and [4]
-    # fixed batch boundaries and seeds: the resumed run is the uninterrupted one
+    # per-sample seeds: the resumed run is the uninterrupted one
     assert [c.to_record() for c in resumed] == [c.to_record() for c in full]
 
     # A finished file: a rerun generates nothing at all.
@@ -113,39 +106,39 @@ def test_resume_after_a_kill_redoes_nothing_and_reproduces_the_full_run(tmp_path
     assert sample(problems, idle, cfg.teachers, cfg, killed) == resumed and idle.log == []
 
 
-def test_resume_in_the_middle_of_a_batch_completes_without_duplicates(tmp_path, student):
+def test_resume_in_the_middle_of_a_batch_reproduces_the_uninterrupted_run(tmp_path, student):
+    """Seeds are per prompt and sample, not per batch: a run killed in the middle of a batch resumes
+    with a different batch composition and still ends with exactly the uninterrupted run's candidates."""
     problems = make_problems(4)
     cfg = SamplerConfig(**CFG, teachers=["reference"])
     path = tmp_path / "c.jsonl"
-    sample(problems, student(), cfg.teachers, cfg, path)
+    full = sample(problems, student(), cfg.teachers, cfg, path)
     lines = path.read_text().splitlines(keepends=True)
     path.write_text("".join(lines[:7]))  # 4 reference lines, then T=0.7: toy/0's 2 samples, toy/1's first
     again = student()
-    sample(problems, again, cfg.teachers, cfg, path)
+    resumed = sample(problems, again, cfg.teachers, cfg, path)
     ks = keys(path)
     assert len(ks) == len(set(ks)) == 4 * 5
-    assert again.log[0][0] == [build_prompt(problems[1])]  # batch [toy/0, toy/1] at T=0.7: only toy/1 left
+    assert again.log[0][0] == [build_prompt(problems[1]), build_prompt(problems[2])]  # another batch than the first run's
     assert again.prompts_seen.count(build_prompt(problems[0])) == 1  # T=1.0 only
+    assert [c.to_record() for c in resumed] == [c.to_record() for c in full]
 
 
-def test_ranks_split_the_prompts_and_draw_different_seeds(tmp_path, student):
+def test_processes_split_the_prompts_and_sample_what_one_process_would(tmp_path, student):
     problems = make_problems(5)
     cfg = SamplerConfig(**CFG, teachers=["reference"])
     out = tmp_path / "cands.jsonl"
-    backends = [student(), student()]
-    per_rank = [sample(problems, backends[r], cfg.teachers, cfg, out, rank=r, world_size=2) for r in (0, 1)]
+    per_process = [sample(problems, student(), cfg.teachers, cfg, out, process_index=r, num_processes=2) for r in (0, 1)]
 
-    tasks = [{c.task_id for c in cands} for cands in per_rank]
+    tasks = [{c.task_id for c in cands} for cands in per_process]
     assert tasks[0] == {"toy/0", "toy/2", "toy/4"} and tasks[1] == {"toy/1", "toy/3"}
     assert shard_path(out, 0, 2).exists() and shard_path(out, 1, 2).exists() and not out.exists()
-    seeds = [{s for _, s, _ in b.log} for b in backends]
-    assert not seeds[0] & seeds[1]
-    # The rank is part of every seed: the same batch on two ranks would be sampled differently too.
-    assert len({batch_seed(3, 0, r, "student@1", 0) for r in range(8)}) == 8
-
     merged = read_candidates(out)
     assert len(merged) == 5 * 5 and len({(c.task_id, c.index) for c in merged}) == 25
-    # a rank file being written (torn last line) is read without touching it
+    # No two processes draw the same stream (their prompts differ), and sharding changes nothing:
+    alone = sample(problems, student(), cfg.teachers, cfg, tmp_path / "one.jsonl")
+    assert [c.to_record() for c in merged] == [c.to_record() for c in alone]
+    # a process file being written (torn last line) is read without touching it
     torn = shard_path(out, 1, 2)
     torn.write_text(torn.read_text() + '{"task_id": "toy/9"')
     assert len(read_candidates(out)) == 25 and torn.read_text().endswith('"toy/9"')
@@ -157,13 +150,13 @@ def test_teacher_specs_and_bad_input(tmp_path, tiny_dir, student):
     assert (t.name, t.backend, t.options, t.use_stop) == (
         "openai-chat:coder-34b", "openai", {"base_url": "http://127.0.0.1:8000/v1", "model": "coder-34b", "chat": True}, False)
     assert parse_teacher_spec(f"transformers:{tiny_dir}").options == {"model_name_or_path": str(tiny_dir)}
-    with pytest.raises(ValueError, match=r"teacher 'gpt4': unknown teacher spec; expected 'reference'"):
+    with pytest.raises(ValueError, match=r"teacher 'gpt4': backend spec 'gpt4': unknown kind 'gpt4'; known: "):
         parse_teacher_spec("gpt4")
-    with pytest.raises(ValueError, match=r"unknown teacher kind 'vllm'"):
+    with pytest.raises(ValueError, match=r"unknown kind 'vllm'"):
         parse_teacher_spec("vllm:/models/x")
     with pytest.raises(ValueError, match=r"expected openai:BASE_URL#MODEL"):
         parse_teacher_spec("openai:http://127.0.0.1:8000/v1")
-    with pytest.raises(FileNotFoundError, match=r"model path /no/such/ckpt does not exist"):
+    with pytest.raises(FileNotFoundError, match=r"model directory /no/such/ckpt does not exist"):
         parse_teacher_spec("transformers:/no/such/ckpt")
 
     cfg = SamplerConfig(**CFG)
@@ -199,7 +192,9 @@ def test_config_comes_from_the_rrtf_config(tmp_path):
 
 
 def test_sample_judge_rank_end_to_end(tmp_path, student):
-    from rrtf.ranker import RankerConfig, judge, rank
+    from rrtf.judge import judge
+    from rrtf.ranker import RankerConfig
+    from rrtf.ranker import rank_groups as rank
     from sandbox import Sandbox, SandboxConfig
 
     problems = make_problems(3)
@@ -220,21 +215,22 @@ class RecordingReference(ReferenceBackend):
         super().__init__(answers)
         self.stops: dict[str, list[str] | None] = {}
 
-    def generate(self, prompts, **kwargs):
-        assert len(prompts) == 1  # one prompt per call: its stop strings are its own
-        self.stops[prompts[0]] = kwargs.get("stop")
-        return super().generate(prompts, **kwargs)
+    def _generate(self, requests, params):
+        assert len(requests) == 1  # one prompt per call: its stop strings are its own
+        self.stops[requests[0].prompt] = list(params.stop) or None
+        return super()._generate(requests, params)
 
 
 def test_sampler_prompts_stops_and_judges_exactly_as_evaluation(tmp_path):
     """The same model answers sampled for training and evaluated: same prompt text, same stop
     strings, same code judged against the same problem, same verdict -- for a HumanEval, a
     HumanEvalPack Java, an MBPP and a tiny-tasks problem (both strategies, both code cuts)."""
-    from rrtf.evaluate import EvalConfig, evaluate, load_dataset
-    from rrtf.ranker import judge
+    from rrtf.datasets import load_dataset
+    from rrtf.evaluate import EvalConfig, evaluate
+    from rrtf.judge import judge
     from sandbox import Sandbox, SandboxConfig
 
-    datasets = {name: load_dataset(name)[0][:1] for name in ("humaneval", "humanevalpack-java", "mbpp", "heldout")}
+    datasets = {name: load_dataset(name).problems[:1] for name in ("humaneval", "humanevalpack-java", "mbpp", "heldout")}
     he, java, mbpp, tiny = (ps[0] for ps in datasets.values())
     # Answers with something after the code that each strategy must cut away.
     answers = {

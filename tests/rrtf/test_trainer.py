@@ -4,18 +4,20 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 import torch
 from datasets import Dataset
+from testkit import REPO
 
 from rrtf.config import RRTFConfig
 from rrtf.losses import rank_accuracy
-from rrtf.modeling import build_tiny_model, load_model, load_starcoder_tokenizer
+from rrtf.modeling import load_model, load_starcoder_tokenizer
 from rrtf.packing import PackedLayout, RRTFCollator
 from rrtf.records import RankedGroup
 from rrtf.trainer import build_trainer
+from rrtf.tuning.lora import LoraOptions
+
 
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
@@ -35,17 +37,19 @@ def tok():
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return build_tiny_model(tmp_path_factory.mktemp("tiny"), n_layer=1, n_embd=32)
+def model_dir(tiny_dir):
+    return tiny_dir
 
 
-def config(tmp_path, **overrides):
+def config(tmp_path, tuning_options=None, **overrides):
     base = dict(
         output_dir=str(tmp_path / "out"), per_device_train_batch_size=2, max_steps=12, learning_rate=1e-2,
         lr_scheduler_type="constant", logging_steps=4, save_strategy="no", report_to="none", use_cpu=True,
         max_length=64, seed=0,
     )
-    return RRTFConfig(**(base | overrides))
+    cfg = RRTFConfig(**(base | overrides))
+    cfg.tuning_options = tuning_options
+    return cfg
 
 
 def scores(model, tok, groups):
@@ -91,7 +95,8 @@ def test_lora_trains_only_adapters_and_saves_an_adapter(model_dir, tok, tmp_path
     model = load_model(model_dir, dtype=torch.float32)
     groups = reversed_groups(model, tok)
     base_before = {k: v.clone() for k, v in model.state_dict().items()}
-    cfg = config(tmp_path, tuning_method="lora", lora_r=4, lora_alpha=8, lora_dropout=0.0, max_steps=3)
+    cfg = config(tmp_path, tuning_method="lora", max_steps=3,
+                 tuning_options=LoraOptions(lora_r=4, lora_alpha=8, lora_dropout=0.0))
     trainer = build_trainer(model, tok, cfg, groups)
     trainable = [n for n, p in trainer.model.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in n for n in trainable)
@@ -162,7 +167,7 @@ def test_two_processes_with_torchrun(model_dir, tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531", str(script)],
-        capture_output=True, text=True, timeout=300, env=env, cwd=Path(__file__).parent.parent,
+        capture_output=True, text=True, timeout=300, env=env, cwd=REPO,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = [json.loads(line.split("RESULT ", 1)[1]) for line in proc.stdout.splitlines() if "RESULT " in line]

@@ -10,9 +10,9 @@ import torch
 from safetensors.torch import load_file
 from transformers import GPTBigCodeForCausalLM
 
-from rrtf.modeling import load_starcoder_tokenizer, load_tokenizer
-from rrtf.prompting import build_prompt
 from rrtf.datasets.tiny_tasks import load_tiny_tasks
+from rrtf.modeling import load_starcoder_tokenizer, load_tokenizer
+from rrtf.prompts import build_prompt
 from rrtf.tiny import DEFAULT_RECIPE, TinyRecipe, ensure_tiny_model, response_loss, sft, tiny_model_path, tokenize_pairs
 
 SMOKE = TinyRecipe(n_warmup_problems=24, steps=4, batch_size=4, warmup_steps=1)

@@ -5,7 +5,9 @@ import json
 
 import pytest
 
-from rrtf.ranker import RankerConfig, judge, rank, read_verdicts, reward, teacher_bonus
+from rrtf.judge import align, judge, read_verdicts
+from rrtf.ranker import RankerConfig, reward, teacher_bonus
+from rrtf.ranker import rank_groups as rank
 from rrtf.records import Candidate
 from sandbox.records import Problem, Status, Verdict
 
@@ -27,7 +29,7 @@ def group(task_id: str, spec: list[tuple[str, int, Status]]):
     """spec: (source, teacher_priority, status) per candidate -> candidates, verdicts."""
     cands, verdicts = [], []
     for i, (source, prio, status) in enumerate(spec):
-        cands.append(Candidate(task_id, i, source, f"resp {i}", f"code {i}", teacher_priority=prio))
+        cands.append(Candidate(task_id, i, source, prompt="p", response=f"resp {i}", code=f"code {i}", teacher_priority=prio))
         verdicts.append(Verdict(task_id, i, status, passed_tests=int(status == OK) * 2, total_tests=2))
     return cands, verdicts
 
@@ -50,7 +52,7 @@ def test_rank_orders_by_situation_and_breaks_ties_in_favour_of_teachers():
     assert g.statuses == ["compile_error", "runtime_error", "partial", "partial", "passed", "passed", "passed"]
     assert g.sources[-2:] == ["gpt", "reference"]
     assert g.best_teacher == 5  # both teachers pass: the higher priority wins
-    assert g.prompt.startswith("### Instruction:\nWrite a function add1")
+    assert g.prompt == "p"  # the candidates' own prompt, never rebuilt
     assert stats.kept == 1 and stats.prompts == 1 and not stats.dropped
     assert stats.statuses["student"] == {"compile_error": 1, "runtime_error": 1, "partial": 2, "passed": 1}
 
@@ -93,8 +95,10 @@ def test_groups_without_any_signal_are_dropped_but_sft_only_groups_are_kept():
 
 def test_missing_verdicts_and_foreign_candidates_are_clear_errors():
     cands, verdicts = group("t/0", [("student", 0, P), ("reference", 1, OK)])
-    with pytest.raises(ValueError, match=r"no verdict for candidate t/0#1 \(reference\)"):
+    with pytest.raises(ValueError, match=r"1 verdicts for 2 candidates"):
         rank([problem()], cands, verdicts[:1])
+    with pytest.raises(ValueError, match=r"no verdict for candidate t/0#1 \(reference\)"):
+        align(cands, {(cands[0].task_id, cands[0].code_hash): verdicts[0]})
     with pytest.raises(ValueError, match="not among the problems"):
         rank([problem("other")], cands, verdicts)
 
@@ -110,8 +114,9 @@ def test_judge_runs_the_real_sandbox_resumes_and_feeds_rank(tmp_path):
         3: "def add1(x):\n    return x + 1\n",  # passes
         4: "def add1(x):\n    return x + 1\n",  # same code again: run once, judged twice
     }
-    cands = [Candidate(p.task_id, i, "student", code, code) for i, code in codes.items()]
-    cands.append(Candidate(p.task_id, 5, "reference", p.canonical_solution, p.canonical_solution, teacher_priority=1))
+    cands = [Candidate(p.task_id, i, "student", prompt="p", response=code, code=code) for i, code in codes.items()]
+    cands.append(Candidate(p.task_id, 5, "reference", prompt="p", response=p.canonical_solution, code=p.canonical_solution,
+                           teacher_priority=1))
     out = tmp_path / "verdicts.jsonl"
     with Sandbox(SandboxConfig(workers=2, timeout_s=30, program_timeout_s=60)) as sb:  # loaded CI: no spurious timeouts
         verdicts = judge([p], cands[:3], sb, out, progress=False)  # a first, partial run
@@ -122,11 +127,26 @@ def test_judge_runs_the_real_sandbox_resumes_and_feeds_rank(tmp_path):
     assert [v.status for v in verdicts] == [C, R, P, OK, OK, OK]
     assert [v.sample_index for v in verdicts] == list(range(6))
     lines = [json.loads(line) for line in out.read_text().splitlines()]
-    assert sorted(r["sample_index"] for r in lines) == list(range(6))  # nothing judged twice, torn line gone
-    assert all(r["round"] == 0 for r in lines)
-    assert read_verdicts(out, round=0) == sorted(verdicts, key=lambda v: [r["sample_index"] for r in lines].index(v.sample_index))
-    assert read_verdicts(out, round=1) == []
-    assert len(read_verdicts([out, out])) == 12  # several files (one per rank) are concatenated
+    # one line per distinct program (3 and 4 are the same code; the reference too): nothing judged twice
+    assert sorted(r["sample_index"] for r in lines) == [0, 1, 2, 3] and all(r["round"] == 0 for r in lines)
+    assert align(cands, read_verdicts(out)) == verdicts
+    assert read_verdicts([out, out]) == read_verdicts(out)  # several files (one per process) merge
 
     (g,), stats = rank([p], cands, verdicts)
     assert g.rewards == [0.0, 1.0, 2.0, 3.0, 3.0, 3.5] and g.best_teacher == 5
+
+
+def test_a_stored_verdict_of_other_code_is_never_reused(tmp_path):
+    """Reliability: after resampling, a candidate with the same (round, task, index) but new code is
+    rejudged; the verdict of the old code never feeds training."""
+    from sandbox import Sandbox, SandboxConfig
+
+    p = problem()
+    wrong = Candidate(p.task_id, 0, "student", prompt="p", response="x", code="def add1(x):\n    return x\n")
+    right = Candidate(p.task_id, 0, "student", prompt="p", response="y", code="def add1(x):\n    return x + 1\n")
+    out = tmp_path / "verdicts.jsonl"
+    with Sandbox(SandboxConfig(workers=1, timeout_s=30, program_timeout_s=60)) as sb:
+        (first,) = judge([p], [wrong], sb, out, progress=False)
+        (second,) = judge([p], [right], sb, out, progress=False)
+    assert first.status == P and second.status == OK
+    assert len(out.read_text().splitlines()) == 2

@@ -2,28 +2,16 @@
 through a real `transformers serve` process serving the same checkpoint."""
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
-
 import pytest
 import torch
+from testkit import free_port
 
-from rrtf.backends import BACKENDS, OpenAIBackend, ReferenceBackend, TransformersBackend, build_backend, trim_at_stop
-from rrtf.modeling import build_tiny_model
+from rrtf.backends import BACKENDS, build_backend, trim_at_stop
+from rrtf.backends.openai_backend import OpenAIBackend
+from rrtf.backends.reference import ReferenceBackend
+from rrtf.backends.transformers_backend import TransformersBackend
 
 PROMPTS = ["def add(a, b):\n    return", "x = 1\n", "class Foo:\n    def __init__(self):\n        self.x = 0\n"]
-
-
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory) -> Path:
-    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", n_layer=1, n_embd=32)
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +22,7 @@ def backend(tiny_dir) -> TransformersBackend:
 
 def test_registry_has_the_builtin_backends_and_names_unknown_ones():
     assert {"transformers", "openai", "reference"} <= set(BACKENDS.names())
-    with pytest.raises(ValueError, match=r"unknown generation backend 'vllm-nope'; registered: openai, reference, transformers"):
+    with pytest.raises(ValueError, match=r"unknown generation backend 'vllm-nope'; known: openai, reference, transformers"):
         build_backend("vllm-nope")
 
 
@@ -55,7 +43,7 @@ def test_transformers_sampling_is_seeded_and_greedy_is_deterministic(backend):
     g = backend.generate(PROMPTS, n=2, temperature=0.0, max_new_tokens=8, seed=1)
     assert all(s[0] == s[1] for s in g)
     assert backend.generate(PROMPTS, n=2, temperature=0.0, max_new_tokens=8, seed=99) == g
-    assert all(not PROMPTS[i] in g[i][0] for i in range(3))  # only the new text comes back
+    assert all(PROMPTS[i] not in g[i][0] for i in range(3))  # only the new text comes back
 
 
 def test_transformers_batches_padding_and_caller_state(backend, tiny_dir):
@@ -101,65 +89,6 @@ def test_reference_backend_answers_by_prompt():
 # OpenAI-compatible endpoint: a real `transformers serve` process
 # --------------------------------------------------------------------------------------------
 
-CHAT_TEMPLATE = (
-    "{% for m in messages %}### {{ m['role'] }}:\n{{ m['content'] }}\n{% endfor %}"
-    "{% if add_generation_prompt %}### assistant:\n{% endif %}"
-)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def served(tiny_dir, tmp_path_factory):
-    """(base_url, model_dir): the tiny model served by `transformers serve` on a loopback port."""
-    from transformers import AutoTokenizer, GenerationConfig
-
-    model_dir = tmp_path_factory.mktemp("served") / "model"
-    shutil.copytree(tiny_dir, model_dir)
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    tok.chat_template = CHAT_TEMPLATE  # chat completions need one
-    tok.save_pretrained(model_dir)
-    # `transformers serve` samples only if the checkpoint says do_sample (as chat models ship).
-    GenerationConfig(do_sample=True, bos_token_id=0, eos_token_id=0, pad_token_id=0).save_pretrained(model_dir)
-
-    port = free_port()
-    cli = Path(sys.executable).with_name("transformers")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-    log = (model_dir.parent / "serve.log").open("w")
-    proc = subprocess.Popen(
-        [str(cli), "serve", str(model_dir), "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"],
-        stdout=log, stderr=subprocess.STDOUT, env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"transformers serve exited with {proc.returncode}:\n{(model_dir.parent / 'serve.log').read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{base}/health", timeout=2) as r:
-                    if json.load(r).get("status") == "ok":
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("transformers serve did not become ready within 120 s")
-            time.sleep(0.5)
-        yield f"{base}/v1", str(model_dir)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
 @pytest.mark.slow
 def test_openai_completions_against_transformers_serve(served, tiny_dir):
     base_url, model_dir = served
@@ -193,7 +122,7 @@ def test_openai_chat_and_errors_against_transformers_serve(served):
     assert chat.generate(["Write add(a, b)."], n=2, temperature=1.0, max_new_tokens=6, seed=3) == out
 
     wrong = OpenAIBackend(base_url, "some-other-model", max_retries=0)
-    with pytest.raises(RuntimeError, match=r"rejected a completions request for model 'some-other-model': HTTP 400"):
+    with pytest.raises(RuntimeError, match=r"\(model 'some-other-model'\) rejected a completions request: HTTP 400"):
         wrong.generate(["x"], max_new_tokens=2)
 
 

@@ -12,18 +12,16 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from testkit import REPO
 
-from rrtf.modeling import build_tiny_model
-
-REPO = Path(__file__).resolve().parent.parent
 # Small enough to run in seconds on 2 cores; real sampling, judging, ranking and training all the same.
 SMALL = ["--max_problems", "6", "--eval_max_problems", "4", "--num_samples", "2", "--max_new_tokens", "12",
          "--disable_tqdm", "true", "--logging_steps", "1", "--report_to", "none"]
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> Path:
-    return build_tiny_model(tmp_path_factory.mktemp("model") / "tiny", seed=0, n_layer=1, n_embd=32)
+def tiny_model(tiny_dir) -> Path:
+    return tiny_dir
 
 
 def train_cmd(*args: str, launcher: list[str] | None = None) -> list[str]:

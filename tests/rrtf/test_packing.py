@@ -15,6 +15,7 @@ from rrtf.packing import (
 )
 from rrtf.records import RankedGroup
 
+
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
     """Tiny models gain nothing from threads, and on a shared 2-core machine they lose a lot."""

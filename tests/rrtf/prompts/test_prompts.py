@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from rrtf.prompting import DEFAULT_TEMPLATE, build_prompt, extract_code, format_prompt, resolve_template
-from rrtf.strategies import strategy_for
 from rrtf.datasets.humaneval import load_humaneval
 from rrtf.datasets.mbpp import load_mbpp
+from rrtf.prompts import DEFAULT_TEMPLATE, build_prompt, extract_code, format_prompt, resolve_template, strategy_for
 from sandbox.records import Problem
 
 FUNC = "def add(a, b):\n    return a + b\n"

@@ -1,0 +1,1 @@
+"""One module per prompt strategy (discovered by rrtf.prompts.base.STRATEGIES)."""
