@@ -1,5 +1,14 @@
-"""CTranslate2 / GPTQ export and side-by-side benchmarks.
+"""Quantised builds of a trained model, and a benchmark that compares them side by side.
 
-Not built yet: it is the subject of its own issue. Its CTranslate2 model will register as a
-generation backend in `rrtf.backends` so the sampler and `rrtf.evaluate` can use it unchanged.
+    python -m quantize export --model outputs/rrtf-default --to ct2 --quantization int8 --output_dir out/ct2-int8
+    python -m quantize export --model outputs/rrtf-default --to gptq --bits 4 --group_size 32 --output_dir out/gptq-4bit
+    python -m quantize bench --model outputs/rrtf-default --out outputs/quantize/bench.json
+
+- `quantize.ct2`: CTranslate2 export through its converter API (GPTBigCode multi-head fixed), cached
+  conversion for the `ct2` generation backend (`rrtf/backends/ct2.py`, `--backend ct2` in training).
+- `quantize.gptq`: GPTQ through GPTQModel, calibrated on the project's problems, GPTQ v1 format.
+- `quantize.source`: what is exported -- checkpoints, adapters and runs, merged through the tuning hooks.
+- `quantize.bench` (+ builds, measure, report, shapes): the Table-4-style benchmark.
+
+docs/quantize.md is the user guide. Importing this package is light (no torch).
 """

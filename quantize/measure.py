@@ -1,0 +1,204 @@
+"""Measuring one build, in a process of its own (`python -m quantize.measure JOB.json`), so its peak
+memory is its own: load it, time generation, judge pass@1, print one JSON row.
+
+Latency runs generate exactly `new_tokens` tokens per row (EOS ignored: transformers `min_new_tokens`,
+CTranslate2 `min_length`), greedily, from the benchmark's prompts -- the same prompts and lengths for
+every build:
+
+    ttft_ms               batch 1, prompt in -> first token out (prefill + one step), median of repeats
+    ms_per_token          batch 1, (time for N tokens - time to first token) / (N - 1)
+    tokens_per_s          batch 1, N / time for N tokens
+    tokens_per_s_bB       batch B, B x N / time (B prompts decoded together)
+    peak_memory_mb        CPU: peak resident memory of the process (ru_maxrss); GPU: peak device
+                          memory in use (polled), minus what was in use before the model was loaded
+    load_memory_mb        CPU: peak RSS minus the RSS before the model was loaded (the runtime's own
+                          ~0.4 GB of Python + libraries excluded)
+"""
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
+class GpuMemoryPoller:
+    """Peak device memory in use (all allocators: torch's and CTranslate2's), polled every 2 ms."""
+
+    def __init__(self):
+        import torch
+
+        self.torch = torch
+        self.base = self.used()
+        self.peak = self.base
+        self.running = True
+        self.thread = threading.Thread(target=self._poll, daemon=True)
+        self.thread.start()
+
+    def used(self) -> float:
+        free, total = self.torch.cuda.mem_get_info()
+        return (total - free) / 2**20
+
+    def _poll(self) -> None:
+        while self.running:
+            self.peak = max(self.peak, self.used())
+            time.sleep(0.002)
+
+    def stop(self) -> float:
+        self.running = False
+        self.thread.join()
+        return max(self.peak, self.used()) - self.base
+
+
+class Runner:
+    """Loads one build and generates exactly n tokens per prompt (token ids in, token ids out)."""
+
+    def __init__(self, job: dict[str, Any]):
+        self.job = job
+        self.kind = job["kind"]
+        self.device = job["device"]
+        from rrtf.modeling import load_tokenizer
+
+        self.tokenizer = load_tokenizer(job["path"])
+
+    def load(self) -> None:
+        job = self.job
+        if self.kind == "ct2":
+            from rrtf.backends.ct2 import CT2Backend
+
+            self.backend = CT2Backend(job["path"], tokenizer=self.tokenizer, device=self.device, compute_type=job["compute_type"],
+                                      intra_threads=job["threads"], max_batch_size=max(64, max(job["batch_sizes"])))
+            self.generator = self.backend.generator()
+            return
+        import torch
+
+        from rrtf.backends.transformers_backend import TransformersBackend
+
+        if self.kind == "gptq":
+            from quantize.gptq import load_gptq
+
+            self.model = load_gptq(job["path"], device=self.device)
+        else:
+            from rrtf.modeling import load_model
+
+            self.model = load_model(job["path"], dtype=getattr(torch, job["precision"])).to(self.device).eval()
+        self.backend = TransformersBackend(model=self.model, tokenizer=self.tokenizer, batch_size=16)
+
+    def generate(self, prompts: list[list[int]], n: int) -> list[list[int]]:
+        if self.kind == "ct2":
+            tokens = [self.tokenizer.convert_ids_to_tokens(p) for p in prompts]
+            results = self.generator.generate_batch(tokens, max_length=n, min_length=n, include_prompt_in_result=False,
+                                                    sampling_topk=1, beam_size=1)
+            return [r.sequences_ids[0] for r in results]
+        import torch
+
+        enc = self.tokenizer.pad({"input_ids": prompts}, padding=True, padding_side="left", return_tensors="pt").to(self.device)
+        with torch.inference_mode():
+            out = self.model.generate(**enc, min_new_tokens=n, max_new_tokens=n, do_sample=False,
+                                      pad_token_id=self.tokenizer.pad_token_id, num_beams=1)
+        return out[:, enc["input_ids"].shape[1]:].tolist()
+
+    def sync(self) -> None:
+        if self.device == "cuda" and self.kind != "ct2":
+            import torch
+
+            torch.cuda.synchronize()
+
+
+def timed(runner: Runner, prompts: list[list[int]], n: int) -> float:
+    runner.sync()
+    start = time.perf_counter()
+    out = runner.generate(prompts, n)
+    runner.sync()
+    elapsed = time.perf_counter() - start
+    if any(len(o) != n for o in out):
+        raise RuntimeError(f"{runner.job['spec']}: asked for exactly {n} tokens, got {[len(o) for o in out]}")
+    return elapsed
+
+
+def latency(runner: Runner, prompts: list[list[int]], job: dict[str, Any]) -> dict[str, Any]:
+    n, repeats = job["new_tokens"], job["repeats"]
+    timed(runner, prompts[:1], 4)  # warm-up: kernels, caches, allocator
+    first, full = [], []
+    for r in range(repeats):
+        prompt = [prompts[r % len(prompts)]]
+        first.append(timed(runner, prompt, 1))
+        full.append(timed(runner, prompt, n))
+    t1, tn = statistics.median(first), statistics.median(full)
+    row: dict[str, Any] = {"ttft_ms": round(1000 * t1, 2), "ms_per_token": round(1000 * max(tn - t1, 0) / (n - 1), 2),
+                           "tokens_per_s": round(n / tn, 2)}
+    for b in job["batch_sizes"]:
+        if b == 1:
+            continue
+        batch = [prompts[i % len(prompts)] for i in range(b)]
+        times = [timed(runner, batch, n) for _ in range(repeats)]
+        row[f"tokens_per_s_b{b}"] = round(b * n / statistics.median(times), 2)
+        row[f"ms_per_step_b{b}"] = round(1000 * statistics.median(times) / n, 2)
+    return row
+
+
+def pass_at_1(runner: Runner, job: dict[str, Any]) -> dict[str, Any]:
+    from rrtf.evaluate import EvalConfig, evaluate
+    from rrtf.evaluate.cli import load_eval_datasets
+    from sandbox import Sandbox, SandboxConfig
+
+    cfg = EvalConfig(datasets=[job["dataset"]], num_samples=0, greedy=True, max_new_tokens=job["max_new_tokens"],
+                     max_problems=job.get("max_problems"), prompt_template=job.get("prompt_template"), output_file=None,
+                     samples_file=job["samples_file"], tag=job["spec"], batch_size=16)
+    problems, strategies = load_eval_datasets(cfg)
+    workers = {"workers": job["sandbox_workers"]} if job.get("sandbox_workers") else {}
+    with Sandbox(SandboxConfig(**workers)) as sandbox:
+        result = evaluate(problems, runner.backend, sandbox, cfg, strategies=strategies)
+    first = next(iter(result.datasets.values()))
+    return {"pass@1": round(100 * first.greedy_pass_at_1, 2), "pass@1_problems": first.num_problems}
+
+
+def measure(job: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    if job["threads"]:
+        torch.set_num_threads(job["threads"])
+    poller = GpuMemoryPoller() if job["device"] == "cuda" else None
+    base_rss = rss_mb()
+    runner = Runner(job)
+    start = time.perf_counter()
+    runner.load()
+    row: dict[str, Any] = {"load_s": round(time.perf_counter() - start, 2)}
+    prompts = [runner.tokenizer(p, add_special_tokens=False)["input_ids"] for p in job["prompts"]]
+    row.update(latency(runner, prompts, job))
+    if poller is not None:
+        row["peak_memory_mb"] = round(poller.stop(), 1)
+        if runner.kind != "ct2":
+            row["torch_max_allocated_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    else:
+        row["peak_memory_mb"] = round(peak_rss_mb(), 1)
+        row["load_memory_mb"] = round(peak_rss_mb() - base_rss, 1)
+    if job.get("dataset"):
+        row.update(pass_at_1(runner, job))
+    return row
+
+
+def main(argv: list[str]) -> int:
+    job = json.loads(Path(argv[0]).read_text())
+    row = measure(job)
+    print("RRTF_MEASURE " + json.dumps(row), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
