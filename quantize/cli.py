@@ -20,7 +20,7 @@ def export(cfg: ExportConfig) -> Path:
 
     out = Path(cfg.output_dir)
     if out.exists() and not cfg.force:
-        raise FileExistsError(f"{out} already exists; pass --force to overwrite it")
+        raise ValueError(f"{out} already exists; pass --force to overwrite it")
     model = cfg.model
     if model is None:
         from rrtf.tiny import ensure_tiny_model

@@ -88,7 +88,7 @@ def export_ct2(model_dir: str | Path, output_dir: str | Path, quantization: str 
     tokenizer = check_tokenizer(model_dir)
     info = check_architecture(model_dir)
     if output_dir.exists() and not force:
-        raise FileExistsError(f"{output_dir} already exists; pass --force to overwrite it")
+        raise ValueError(f"{output_dir} already exists; pass --force to overwrite it")
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = output_dir.with_name(f".tmp-{output_dir.name}")
     shutil.rmtree(tmp, ignore_errors=True)

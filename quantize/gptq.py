@@ -15,8 +15,8 @@ Two workarounds, each for a bug of the installed versions, each kept as small as
   1-2 core machine every load fails ("requests 2 workers but parent 'cpu' only has 1"):
   GPTQMODEL_CPU_WORKERS is raised to at least 2 before gptqmodel is imported.
 - transformers 5.24's GPTBigCode `_init_weights` re-initialises `c_proj.weight` of every attention
-  and MLP block while loading, and a GPTQ-quantised block has no `weight` (only qweight, scales,
-  ...), so `from_pretrained` fails on any quantised GPTBigCode checkpoint. `load_gptq` skips that
+  and MLP block while loading, and a GPTQ-quantised block has no weight tensor (qweight, scales,
+  ... instead), so `from_pretrained` fails on any quantised GPTBigCode checkpoint. `load_gptq` skips that
   re-initialisation for quantised blocks (`patch_gptbigcode_init`); the checkpoint itself is standard.
 """
 from __future__ import annotations
@@ -90,7 +90,7 @@ def export_gptq(model_dir: str | Path, output_dir: str | Path, *, bits: int = 4,
     check_gptq_options(bits, group_size, model_dir)
     tokenizer = check_tokenizer(model_dir)
     if output_dir.exists() and not force:
-        raise FileExistsError(f"{output_dir} already exists; pass --force to overwrite it")
+        raise ValueError(f"{output_dir} already exists; pass --force to overwrite it")
     texts = calibration if calibration is not None else calibration_texts()
     _prepare_gptqmodel_env()
     from gptqmodel import GPTQModel, QuantizeConfig
@@ -153,12 +153,18 @@ def patch_gptbigcode_init() -> None:
         return
 
     def _init_weights(self, module):
-        if isinstance(module, (gb.GPTBigCodeMLP, gb.GPTBigCodeAttention)) and getattr(module.c_proj, "weight", None) is None:
-            return  # quantised: its weights come from the checkpoint, there is nothing to initialise
+        if isinstance(module, (gb.GPTBigCodeMLP, gb.GPTBigCodeAttention)) and _quantized(module.c_proj):
+            return  # its weights come from the checkpoint's qweight/scales: there is nothing to initialise
         return original(self, module)
 
     _init_weights._rrtf_quantized_ok = True
     gb.GPTBigCodePreTrainedModel._init_weights = _init_weights
+
+
+def _quantized(linear) -> bool:
+    import torch
+
+    return hasattr(linear, "qweight") or not isinstance(getattr(linear, "weight", None), torch.Tensor)
 
 
 def load_gptq(path: str | Path, *, device: str | None = None):
