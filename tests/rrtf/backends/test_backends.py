@@ -22,7 +22,7 @@ def backend(tiny_dir) -> TransformersBackend:
 
 def test_registry_has_the_builtin_backends_and_names_unknown_ones():
     assert {"transformers", "openai", "reference"} <= set(BACKENDS.names())
-    with pytest.raises(ValueError, match=r"unknown generation backend 'vllm-nope'; known: openai, reference, transformers"):
+    with pytest.raises(ValueError, match=r"unknown generation backend 'vllm-nope'; known: ct2, openai, reference, transformers"):
         build_backend("vllm-nope")
 
 
