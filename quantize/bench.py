@@ -7,13 +7,14 @@ tokens/s at batch 1 and a larger batch, and greedy pass@1 judged in the sandbox.
 
 Each build is exported once (reused while the source weights are unchanged) and measured in a
 process of its own (quantize/measure.py), so that its peak memory is its own. Every finished build
-is one line of OUT.rows.jsonl: a killed benchmark resumes with the next build. The outputs are OUT
-(JSON: machine, setup, rows), OUT.md (the table) and OUT.png (the plot).
+is one line of WORK_DIR/OUT.rows.jsonl: a killed benchmark resumes with the next build. The outputs
+are OUT (JSON: machine, setup, rows), OUT.md (the table) and OUT.png (the plot).
 """
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -49,7 +50,7 @@ def source_model(cfg: BenchConfig, work: Path, device: str) -> tuple[Path, str]:
         from quantize.shapes import build_random_model
 
         dtype = "float16" if device == "cuda" else "float32"
-        path = build_random_model(cfg.random_init, work / f"source-{cfg.random_init}", dtype=dtype)
+        path = build_random_model(cfg.random_init, work / f"source-{cfg.random_init}", dtype=dtype, device=device)
         return path, f"randomly initialised {cfg.random_init} ({dtype})"
     from quantize.source import resolve_source
 
@@ -120,9 +121,12 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         from quantize.gptq import calibration_texts
 
         calibration = calibration_texts(cfg.calibration_dataset, cfg.calibration_samples, cfg.prompt_template)
-    gptq_opts = {"group_size": cfg.group_size, "desc_act": cfg.desc_act, "dtype": cfg.gptq_dtype,
-                 **({"mock": True} if cfg.random_init else {})}  # random weights: latency only, no Hessian solve
-    rows_path = out.with_name(out.stem + ".rows.jsonl")
+    gptq_opts: dict[str, Any] = {"group_size": cfg.group_size, "desc_act": cfg.desc_act, "dtype": cfg.gptq_dtype}
+    if cfg.random_init:
+        gptq_opts["mock"] = True  # random weights: latency and memory only, no Hessian solve
+    if device == "cuda":
+        gptq_opts.update(device="cuda", pack_impl="gpu")
+    rows_path = work / f"{out.stem}.rows.jsonl"
     store = JsonlStore(rows_path, key=lambda r: r["build"])
     try:
         for line, rec in enumerate(store.records, 1):
@@ -147,6 +151,8 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
                    "weights_mb": round(weights_bytes(path) / 2**20, 1), "path": str(path), **row, "setup": setup,
                    "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
             store.write_many([row])
+            if not cfg.keep_builds and path != source:
+                shutil.rmtree(path, ignore_errors=True)  # measured: its row is all that is needed now
         rows = [dict(store.records[[r["build"] for r in store.records].index(b.spec)]) for b in builds]
     finally:
         store.close()

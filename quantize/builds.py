@@ -104,7 +104,8 @@ def prepare_build(build: Build, source_dir: str | Path, work_dir: str | Path, *,
         return export_ct2(source_dir, out, build.precision, force=True, fingerprint=fingerprint)
     opts = dict(gptq or {})
     manifest = read_state(out / "rrtf_export.json") or {}
-    wanted = {"fingerprint": fingerprint, "bits": build.bits, **{k: opts[k] for k in ("group_size", "desc_act", "mock") if k in opts}}
+    wanted = {"fingerprint": fingerprint, "bits": build.bits, "mock": bool(opts.get("mock")),
+              **{k: opts[k] for k in ("group_size", "desc_act") if k in opts}}
     if all(manifest.get(k) == v for k, v in wanted.items()):
         return out
     from quantize.gptq import export_gptq

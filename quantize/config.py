@@ -67,7 +67,7 @@ class BenchConfig(SourceOptions, GPTQOptions):
                 "transformers:float32 ct2:int8 ct2:int8_float32 gptq:8 gptq:4; on GPU: transformers:float16 ct2:int8_float16 "
                 "ct2:float16 gptq:8 gptq:4."})
     out: str = field(default="outputs/quantize/bench.json", metadata={
-        "help": "JSON rows; the markdown table (.md), plot (.png) and per-build rows (.rows.jsonl, resumable) go next to it."})
+        "help": "JSON rows; the markdown table (.md) and plot (.png) go next to it, the resumable per-build rows into work_dir."})
     work_dir: str | None = field(default=None, metadata={"help": "Where the builds are exported (default: OUT's stem + '.builds/')."})
     device: str = field(default="auto", metadata={"help": "cpu, cuda or auto."})
     threads: int = field(default=0, metadata={"help": "CPU threads for every build alike (0: all cores)."})
@@ -83,6 +83,9 @@ class BenchConfig(SourceOptions, GPTQOptions):
         "help": "Benchmark a randomly initialised model of a named shape instead of --model (latency only): "
                 "starcoderbase-1b, starcoder-15b, tiny."})
     sandbox_workers: int | None = field(default=None, metadata={"help": "Sandbox pool size for pass@1."})
+    keep_builds: bool = field(default=True, metadata={
+        "help": "Keep each export after it is measured (false: delete it once its row is written -- for models whose "
+                "builds do not all fit on the disk at once)."})
 
     def __post_init__(self) -> None:
         from quantize.builds import parse_build

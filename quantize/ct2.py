@@ -66,6 +66,11 @@ def check_architecture(model_dir: str | Path) -> dict[str, Any]:
 
     config = read_config(model_dir)
     name = type(config).__name__
+    quantized = getattr(config, "quantization_config", None)
+    if quantized:
+        method = quantized.get("quant_method", "quantized") if isinstance(quantized, dict) else getattr(quantized, "quant_method", "quantized")
+        raise ValueError(f"{model_dir} holds {method} weights: CTranslate2 converts full-precision weights only; "
+                         "export CTranslate2 from the unquantised model")
     if name not in _MODEL_LOADERS:
         raise ValueError(f"{model_dir}: architecture {name} ({config.model_type}) cannot be converted to CTranslate2 "
                          f"{_ct2_version()}; supported configurations: {', '.join(sorted(_MODEL_LOADERS))}")

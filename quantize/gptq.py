@@ -42,6 +42,8 @@ def check_gptq_options(bits: int, group_size: int, model_dir: str | Path | None 
     if model_dir is None:
         return
     config = read_config(model_dir)
+    if getattr(config, "quantization_config", None):
+        raise ValueError(f"{model_dir} is already quantised: GPTQ starts from the full-precision weights")
     model_type = getattr(config, "model_type", "?")
     supported = _gptqmodel_architectures()
     if supported is not None and model_type not in supported:
@@ -80,7 +82,7 @@ def calibration_texts(dataset: str = "tiny-tasks:train", n: int = 128, template:
 
 def export_gptq(model_dir: str | Path, output_dir: str | Path, *, bits: int = 4, group_size: int = 128,
                 calibration: list[str] | None = None, desc_act: bool = False, sym: bool = True, dtype: str = "auto",
-                device: str | None = None, mock: bool = False, force: bool = False) -> Path:
+                device: str | None = None, mock: bool = False, force: bool = False, pack_impl: str | None = None) -> Path:
     """Quantise the plain checkpoint in `model_dir` with GPTQ and save it (v1 format, tokenizer
     included) to `output_dir`. `mock` skips the Hessian solve (GPTQModel's mock_quantization): the
     layout and size are real, the weights are not optimised -- for latency benchmarks only."""
@@ -96,7 +98,8 @@ def export_gptq(model_dir: str | Path, output_dir: str | Path, *, bits: int = 4,
     from gptqmodel import GPTQModel, QuantizeConfig
 
     qc = QuantizeConfig(bits=bits, group_size=group_size, format="gptq", desc_act=desc_act, sym=sym,
-                        offload_to_disk=False, mock_quantization=mock, **({"device": device} if device else {}))
+                        offload_to_disk=False, mock_quantization=mock, **({"device": device} if device else {}),
+                        **({"pack_impl": pack_impl} if pack_impl else {}))
     kwargs: dict[str, Any] = {} if dtype == "auto" else {"dtype": getattr(torch, dtype)}
     tmp = output_dir.with_name(f".tmp-{output_dir.name}")
     shutil.rmtree(tmp, ignore_errors=True)

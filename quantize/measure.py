@@ -9,10 +9,12 @@ every build:
     ms_per_token          batch 1, (time for N tokens - time to first token) / (N - 1)
     tokens_per_s          batch 1, N / time for N tokens
     tokens_per_s_bB       batch B, B x N / time (B prompts decoded together)
-    peak_memory_mb        CPU: peak resident memory of the process (ru_maxrss); GPU: peak device
-                          memory in use (polled), minus what was in use before the model was loaded
-    load_memory_mb        CPU: peak RSS minus the RSS before the model was loaded (the runtime's own
-                          ~0.4 GB of Python + libraries excluded)
+    peak_memory_mb        the memory in use while generating (after loading): CPU, the process's peak
+                          resident set (VmHWM, reset once the model is loaded); GPU, peak device
+                          memory in use (polled: torch's and CTranslate2's allocators alike)
+    load_memory_mb        the same minus what was in use before the model was loaded (the runtime's
+                          Python and libraries, ~0.5 GB on CPU, the CUDA context on GPU)
+    load_peak_mb          the peak while loading (a converter or loader may briefly hold two copies)
 """
 from __future__ import annotations
 
@@ -26,15 +28,28 @@ from pathlib import Path
 from typing import Any
 
 
-def rss_mb() -> float:
+def _status_mb(field: str) -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return 0.0
 
 
+def rss_mb() -> float:
+    return _status_mb("VmRSS")
+
+
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+    """VmHWM: the peak resident set since the process started or since `reset_peak_rss`."""
+    return _status_mb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reset_peak_rss() -> bool:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS (Linux)
+        return True
+    except OSError:
+        return False
 
 
 class GpuMemoryPoller:
@@ -59,10 +74,15 @@ class GpuMemoryPoller:
             self.peak = max(self.peak, self.used())
             time.sleep(0.002)
 
+    def reset(self) -> float:
+        """The peak so far; from now on the peak starts again from the current use."""
+        peak, self.peak = max(self.peak, self.used()), self.used()
+        return peak
+
     def stop(self) -> float:
         self.running = False
         self.thread.join()
-        return max(self.peak, self.used()) - self.base
+        return max(self.peak, self.used())
 
 
 class Runner:
@@ -140,7 +160,8 @@ def latency(runner: Runner, prompts: list[list[int]], job: dict[str, Any]) -> di
         first.append(timed(runner, prompt, 1))
         full.append(timed(runner, prompt, n))
     t1, tn = statistics.median(first), statistics.median(full)
-    row: dict[str, Any] = {"ttft_ms": round(1000 * t1, 2), "ms_per_token": round(1000 * max(tn - t1, 0) / (n - 1), 2),
+    per_token = statistics.median(f - s for f, s in zip(full, first)) / (n - 1)  # paired: same prompt, same moment
+    row: dict[str, Any] = {"ttft_ms": round(1000 * t1, 2), "ms_per_token": round(1000 * max(per_token, 0), 2),
                            "tokens_per_s": round(n / tn, 2)}
     for b in job["batch_sizes"]:
         if b == 1:
@@ -169,25 +190,38 @@ def pass_at_1(runner: Runner, job: dict[str, Any]) -> dict[str, Any]:
 
 
 def measure(job: dict[str, Any]) -> dict[str, Any]:
+    # Every build's process imports the same libraries before its baseline is taken, so that
+    # load_memory_mb is the model's own and peak_memory_mb carries the same runtime for every build.
+    import ctranslate2  # noqa: F401
     import torch
+    import transformers.models.gpt_bigcode.modeling_gpt_bigcode  # noqa: F401
 
+    import rrtf.backends.ct2  # noqa: F401
+    import rrtf.backends.transformers_backend  # noqa: F401
+
+    if job["kind"] == "gptq":  # GPTQModel's import alone takes ~0.2 GB; count it as its runtime, not its model
+        from quantize.gptq import _prepare_gptqmodel_env
+
+        _prepare_gptqmodel_env()
+        import gptqmodel  # noqa: F401
     if job["threads"]:
         torch.set_num_threads(job["threads"])
     poller = GpuMemoryPoller() if job["device"] == "cuda" else None
-    base_rss = rss_mb()
+    base = poller.base if poller else rss_mb()
     runner = Runner(job)
     start = time.perf_counter()
     runner.load()
     row: dict[str, Any] = {"load_s": round(time.perf_counter() - start, 2)}
+    row["load_peak_mb"] = round(poller.reset() if poller else peak_rss_mb(), 1)
+    if poller is None and not reset_peak_rss():
+        row["note"] = "VmHWM could not be reset: peak_memory_mb includes loading"
     prompts = [runner.tokenizer(p, add_special_tokens=False)["input_ids"] for p in job["prompts"]]
     row.update(latency(runner, prompts, job))
-    if poller is not None:
-        row["peak_memory_mb"] = round(poller.stop(), 1)
-        if runner.kind != "ct2":
-            row["torch_max_allocated_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
-    else:
-        row["peak_memory_mb"] = round(peak_rss_mb(), 1)
-        row["load_memory_mb"] = round(peak_rss_mb() - base_rss, 1)
+    peak = poller.stop() if poller else peak_rss_mb()
+    row["peak_memory_mb"] = round(peak, 1)
+    row["load_memory_mb"] = round(peak - base, 1)
+    if poller is not None and runner.kind != "ct2":
+        row["torch_max_allocated_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
     if job.get("dataset"):
         row.update(pass_at_1(runner, job))
     return row

@@ -38,8 +38,14 @@ def build_random_model(name: str, out_dir: str | Path, *, dtype: str = "float32"
         return out_dir
     config = shape_config(name)
     torch.manual_seed(seed)
-    with torch.device(device):
-        model = GPTBigCodeForCausalLM(config).to(getattr(torch, dtype))
+    default = torch.get_default_dtype()
+    if device != "cpu":  # initialise directly in the target dtype: a 15B model in float32 is 62 GB
+        torch.set_default_dtype(getattr(torch, dtype))
+    try:
+        with torch.device(device):
+            model = GPTBigCodeForCausalLM(config).to(getattr(torch, dtype))
+    finally:
+        torch.set_default_dtype(default)
     model.save_pretrained(str(out_dir))
     load_starcoder_tokenizer().save_pretrained(str(out_dir))
     write_state(out_dir / "rrtf_shape.json", marker)

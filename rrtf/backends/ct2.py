@@ -72,6 +72,26 @@ def check_compute_type(compute_type: str, device: str) -> None:
                          f"(supported: {', '.join(sorted(supported))})")
 
 
+STUDENT_OPTIONS = {"seeding": str, "compute_type": str, "device": str, "intra_threads": int, "max_batch_size": int}
+
+
+def parse_student_arg(arg: str) -> tuple[str, dict[str, Any]]:
+    """"int8,seeding=batch" -> ("int8", {"seeding": "batch"}); the quantization defaults to int8."""
+    quantization, options = "int8", {}
+    for item in filter(None, (a.strip() for a in arg.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq:
+            quantization = item
+        elif key in STUDENT_OPTIONS:
+            try:
+                options[key] = STUDENT_OPTIONS[key](value)
+            except ValueError:
+                raise ValueError(f"--backend ct2:{arg}: {key} must be {STUDENT_OPTIONS[key].__name__}, got {value!r}") from None
+        else:
+            raise ValueError(f"--backend ct2:{arg}: unknown option {key!r}; known: {', '.join(STUDENT_OPTIONS)}")
+    return quantization, options
+
+
 @BACKENDS.register("ct2")
 class CT2Backend(GenerationBackend):
     spec_kinds = ("ct2",)
@@ -122,14 +142,16 @@ class CT2Backend(GenerationBackend):
 
     @classmethod
     def for_student(cls, *, model=None, tokenizer=None, checkpoint_dir: str | None = None, arg: str = "", **options: Any):
-        """`--backend ct2[:QUANTIZATION]`: the student's merged checkpoint converted to CTranslate2
-        (default int8), reusing the conversion while the weights are unchanged."""
+        """`--backend ct2[:QUANTIZATION][,KEY=VALUE...]`: the student's merged checkpoint converted to
+        CTranslate2 (default int8), reusing the conversion while the weights are unchanged; KEY is
+        one of STUDENT_OPTIONS (e.g. `ct2:int8,seeding=batch,intra_threads=2`)."""
         from quantize.ct2 import cached_ct2
 
         if checkpoint_dir is None:
             raise ValueError("ct2 backend samples a saved checkpoint of the student, not an in-memory model")
-        ct2_dir, _ = cached_ct2(checkpoint_dir, arg or "int8")
-        return cls(ct2_dir, tokenizer=tokenizer, **options)
+        quantization, parsed = parse_student_arg(arg)
+        ct2_dir, _ = cached_ct2(checkpoint_dir, quantization)
+        return cls(ct2_dir, tokenizer=tokenizer, **{**parsed, **options})
 
     def identity(self) -> dict[str, Any]:
         return {"backend": "ct2", "model": Path(self.model_dir).name, "compute_type": self.compute_type, "seeding": self.seeding}

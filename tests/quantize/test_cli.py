@@ -64,7 +64,7 @@ BENCH = ["--builds", "transformers:float32", "ct2:int8", "gptq:4", "--group_size
 @pytest.mark.slow
 def test_bench_side_by_side_resumes_after_a_kill(tiny_dir, tmp_path):
     out = tmp_path / "bench.json"
-    rows = tmp_path / "bench.rows.jsonl"
+    rows = tmp_path / "bench.builds" / "bench.rows.jsonl"
     cmd = [sys.executable, "-m", "quantize", "bench", "--model", str(tiny_dir), "--out", str(out), *BENCH]
     env = {**os.environ, **QUIET_ENV}
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)

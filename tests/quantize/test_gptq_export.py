@@ -64,6 +64,15 @@ def test_transformers_and_gptqmodel_load_it_and_logits_stay_close(gptq8, tiny_di
         torch.testing.assert_close(own.model(ids).logits[0].float(), got, atol=1e-2, rtol=1e-2)  # other kernels
 
 
+def test_a_gptq_checkpoint_is_not_quantised_or_converted_again(gptq8, tmp_path):
+    from quantize.ct2 import export_ct2
+
+    with pytest.raises(ValueError, match="holds gptq weights: CTranslate2 converts full-precision weights only"):
+        export_ct2(gptq8, tmp_path / "ct2", "int8")
+    with pytest.raises(ValueError, match="already quantised"):
+        export_gptq(gptq8, tmp_path / "again", bits=4, group_size=32)
+
+
 def test_four_bit_weights_are_smaller(tiny_dir, gptq8, tmp_path):
     four = export_gptq(tiny_dir, tmp_path / "q4", bits=4, group_size=32, calibration=calibration_texts(n=8), dtype="float32")
     size = lambda d: (d / "model.safetensors").stat().st_size  # noqa: E731

@@ -136,6 +136,10 @@ def test_for_student_converts_the_checkpoint_once_per_weights(tiny_dir, tmp_path
     assert again.generate(PROMPTS[:1], max_new_tokens=6) == first.generate(PROMPTS[:1], max_new_tokens=6)
     with pytest.raises(ValueError, match="quantization 'int3'"):
         CT2Backend.for_student(checkpoint_dir=str(student), arg="int3")
+    fast = CT2Backend.for_student(checkpoint_dir=str(student), arg="int8,seeding=batch,intra_threads=1")
+    assert fast.seeding == "batch" and fast.intra_threads == 1 and fast.model_dir == first.model_dir
+    with pytest.raises(ValueError, match="unknown option 'speed'; known: seeding"):
+        CT2Backend.for_student(checkpoint_dir=str(student), arg="int8,speed=max")
 
 
 SMALL = ["--max_problems", "4", "--eval_max_problems", "3", "--num_samples", "2", "--max_new_tokens", "12",
