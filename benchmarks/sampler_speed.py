@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import sys
 import time
@@ -114,6 +113,7 @@ def main(argv=None) -> dict:
     from quantize.report import machine
     from rrtf.backends import SamplingParams, build_backend
     from rrtf.modeling import load_tokenizer
+    from sandbox.store import write_state
 
     torch.set_num_threads(args.threads)
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
@@ -158,8 +158,7 @@ def main(argv=None) -> dict:
     for r in rows:
         print(f"| {r['backend']} | {r['candidates_per_s']} | {r['tokens_per_s']} | {r['speedup_candidates']} | {r['speedup_tokens']} |")
     out = Path(args.out) if args.out else RESULTS / f"sampler_speed{'_' + args.shape if args.shape else ''}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_state(out, result)
     print(f"wrote {out}")
     return result
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from quantize.ct2 import CT2_QUANTIZATIONS, export_ct2, is_export_of
 from quantize.gptq import GPTQ_BITS
-from quantize.source import checkpoint_fingerprint, dir_size_bytes
+from quantize.source import checkpoint_fingerprint, dir_size_bytes, staged_output
 from sandbox.store import read_state
 
 TORCH_DTYPES = ("float32", "float16", "bfloat16")
@@ -124,9 +124,10 @@ def _cast_copy(source_dir: Path, out: Path, dtype: str, fingerprint: str) -> Pat
     if (read_state(marker) or {}).get("fingerprint") == fingerprint:
         return out
     model = load_model(source_dir, dtype=getattr(torch, dtype))
-    model.save_pretrained(str(out))
-    load_tokenizer(source_dir).save_pretrained(str(out))
-    write_state(marker, {"format": "transformers", "dtype": dtype, "fingerprint": fingerprint, "source": str(source_dir)})
+    with staged_output(out) as tmp:
+        model.save_pretrained(str(tmp))
+        load_tokenizer(source_dir).save_pretrained(str(tmp))
+        write_state(tmp / marker.name, {"format": "transformers", "dtype": dtype, "fingerprint": fingerprint, "source": str(source_dir)})
     return out
 
 

@@ -19,12 +19,12 @@ export never leaves a directory that looks finished.
 from __future__ import annotations
 
 import contextlib
-import shutil
+import fcntl
 import time
 from pathlib import Path
 from typing import Any
 
-from quantize.source import check_tokenizer, checkpoint_fingerprint, read_config
+from quantize.source import check_tokenizer, checkpoint_fingerprint, read_config, staged_output
 from sandbox.store import read_state, write_state
 
 # What `--to ct2 --quantization` accepts (CTranslate2's weight types; int16 left out: no speed win).
@@ -94,12 +94,9 @@ def export_ct2(model_dir: str | Path, output_dir: str | Path, quantization: str 
     info = check_architecture(model_dir)
     if output_dir.exists() and not force:
         raise ValueError(f"{output_dir} already exists; pass --force to overwrite it")
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output_dir.with_name(f".tmp-{output_dir.name}")
-    shutil.rmtree(tmp, ignore_errors=True)
     start = time.time()
     converter = _converter(str(model_dir), model)
-    try:
+    with staged_output(output_dir) as tmp:
         with _fixed_gptbigcode_loader():
             converter.convert(str(tmp), quantization=quantization, force=True)
         tokenizer.save_pretrained(str(tmp))  # self-contained: the tokenizer travels with the model
@@ -108,11 +105,6 @@ def export_ct2(model_dir: str | Path, output_dir: str | Path, quantization: str 
             "fingerprint": fingerprint or checkpoint_fingerprint(model_dir), "ctranslate2": _ct2_version(),
             "seconds": round(time.time() - start, 2), **info,
         })
-        if output_dir.exists():
-            shutil.rmtree(output_dir)
-        tmp.rename(output_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return output_dir
 
 
@@ -140,7 +132,14 @@ def cached_ct2(model_dir: str | Path, quantization: str = "int8", out_dir: str |
     out = Path(out_dir) if out_dir else ct2_cache_dir(model_dir, quantization, fingerprint)
     if is_export_of(out, fingerprint, quantization):
         return out, False
-    return export_ct2(model_dir, out, quantization, force=True, fingerprint=fingerprint), True
+    # Every process of a distributed run asks for the student's conversion at once: one converts,
+    # the others wait for it and find it done.
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.with_name(f".{out.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if is_export_of(out, fingerprint, quantization):
+            return out, False
+        return export_ct2(model_dir, out, quantization, force=True, fingerprint=fingerprint), True
 
 
 def _ct2_version() -> str:

@@ -22,12 +22,11 @@ Two workarounds, each for a bug of the installed versions, each kept as small as
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
 
-from quantize.source import check_tokenizer, checkpoint_fingerprint, read_config
+from quantize.source import check_tokenizer, checkpoint_fingerprint, read_config, staged_output
 from sandbox.store import write_state
 
 GPTQ_BITS = (2, 3, 4, 8)  # what the GPTQ v1 format (and transformers' GPTQ loader) offers
@@ -101,11 +100,8 @@ def export_gptq(model_dir: str | Path, output_dir: str | Path, *, bits: int = 4,
                         offload_to_disk=False, mock_quantization=mock, **({"device": device} if device else {}),
                         **({"pack_impl": pack_impl} if pack_impl else {}))
     kwargs: dict[str, Any] = {} if dtype == "auto" else {"dtype": getattr(torch, dtype)}
-    tmp = output_dir.with_name(f".tmp-{output_dir.name}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
     start = time.time()
-    try:
+    with staged_output(output_dir) as tmp:
         _quant_log_into(tmp / "quant_logs")
         model = GPTQModel.load(str(model_dir), qc, **kwargs)
         calib = [tokenizer(t, add_special_tokens=False) for t in texts]
@@ -119,11 +115,6 @@ def export_gptq(model_dir: str | Path, output_dir: str | Path, *, bits: int = 4,
             "gptqmodel": _version("gptqmodel"), "seconds": round(time.time() - start, 2),
         })
         del model
-        if output_dir.exists():
-            shutil.rmtree(output_dir)
-        tmp.rename(output_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return output_dir
 
 

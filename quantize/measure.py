@@ -8,7 +8,8 @@ every build:
     ttft_ms               batch 1, prompt in -> first token out (prefill + one step), median of repeats
     ms_per_token          batch 1, (time for N tokens - time to first token) / (N - 1)
     tokens_per_s          batch 1, N / time for N tokens
-    tokens_per_s_bB       batch B, B x N / time (B prompts decoded together)
+    tokens_per_s_bB       batch B, B x N / time (B prompts decoded together, cut to the shortest one's
+                          length from the left so that neither padding nor ragged prefill is timed)
     peak_memory_mb        the memory in use while generating (after loading): CPU, the process's peak
                           resident set (VmHWM, reset once the model is loaded); GPU, peak device
                           memory in use (polled: torch's and CTranslate2's allocators alike)
@@ -167,6 +168,8 @@ def latency(runner: Runner, prompts: list[list[int]], job: dict[str, Any]) -> di
         if b == 1:
             continue
         batch = [prompts[i % len(prompts)] for i in range(b)]
+        shortest = min(map(len, batch))
+        batch = [p[len(p) - shortest:] for p in batch]  # equal lengths: no padding (transformers) or forced steps (CT2)
         times = [timed(runner, batch, n) for _ in range(repeats)]
         row[f"tokens_per_s_b{b}"] = round(b * n / statistics.median(times), 2)
         row[f"ms_per_step_b{b}"] = round(1000 * statistics.median(times) / n, 2)

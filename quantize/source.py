@@ -15,8 +15,12 @@ any method whose `merge` is not the identity) are loaded with `method.load`, mer
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
+import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -149,10 +153,27 @@ def _merge(method, base: str | None, saved: Path, out_dir: Path) -> Path:
     return export_student(model, tokenizer, method, out_dir)  # rewritten only when the merged weights changed
 
 
+@contextlib.contextmanager
+def staged_output(output_dir: str | Path) -> Iterator[Path]:
+    """A temporary sibling of `output_dir` to write into; it replaces `output_dir` only when the block
+    finishes, so a killed or failed export never leaves a directory that looks finished."""
+    output_dir = Path(output_dir)
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output_dir.with_name(f".tmp-{output_dir.name}-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        yield tmp
+        if output_dir.exists():
+            shutil.rmtree(output_dir)
+        tmp.rename(output_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def dir_size_bytes(path: str | Path) -> int:
     """Bytes on disk of every file under `path` (weights, tokenizer, config)."""
     path = Path(path)
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
 
 
-__all__ = ["Source", "check_tokenizer", "checkpoint_fingerprint", "dir_size_bytes", "read_config", "resolve_source"]
+__all__ = ["Source", "check_tokenizer", "checkpoint_fingerprint", "dir_size_bytes", "read_config", "resolve_source", "staged_output"]
