@@ -19,8 +19,13 @@ killed or timed-out one stopped, so the whole table can be filled in two 10-minu
 Expected time on an H200 host (estimates, not measured): build + save ~2 min, transformers ~1.5 min,
 CTranslate2 conversion (CPU, numpy) ~4 min + 1 min, each GPTQ build ~3-4 min.
 
-Results: benchmarks/results/table4_gpu_<shape>.json (+ .md, .png), naming the GPU; copied to $OUT
-when that variable is set (the lent machine's outputs come back from there).
+A preflight first converts and runs a tiny model with each library on the device and skips (and
+records, in .skipped.json) what cannot run there -- e.g. CTranslate2 4.8.5's CUDA build loads
+libcublas.so.12, which an image with only CUDA 13 libraries lacks.
+
+Results: benchmarks/results/table4_gpu_<shape>.json (+ .md, .png, .skipped.json), naming the GPU;
+copied to $OUT when that variable is set (the lent machine's outputs come back from there).
+On this workplace's H200 image, first carry the wheels it lacks (benchmarks/gpu_table4.sh).
 Goals (issue 8): CT2 int8 >= 2.27x faster than float16 at <= 0.5x its memory; GPTQ int4 at <= 0.30x.
 """
 from __future__ import annotations
@@ -36,6 +41,31 @@ sys.path.insert(0, str(REPO))
 BUILDS = ["transformers:float16", "ct2:int8_float16", "gptq:4", "gptq:8"]
 
 
+def preflight(builds: list[str], device: str, work: Path) -> tuple[list[str], dict[str, str]]:
+    """The builds this machine can run, and why the others cannot -- found in seconds on a tiny model,
+    before minutes go into a 15B export (e.g. CTranslate2 4.8's CUDA build needs libcublas.so.12)."""
+    skipped: dict[str, str] = {}
+    kinds = {b.split(":")[0] for b in builds}
+    if "ct2" in kinds:
+        try:
+            from quantize.ct2 import export_ct2
+            from quantize.shapes import build_random_model
+            from rrtf.backends import build_backend
+
+            tiny = build_random_model("tiny", work / "preflight-tiny")
+            ct2_dir = export_ct2(tiny, work / "preflight-tiny-ct2", "int8_float16" if device == "cuda" else "int8", force=True)
+            build_backend("ct2", model_dir=ct2_dir, device=device).generate(["def f():"], max_new_tokens=2)
+        except Exception as exc:  # noqa: BLE001 - any failure here is the reason to skip, recorded
+            skipped.update({b: f"CTranslate2 on {device}: {type(exc).__name__}: {str(exc)[:300]}" for b in builds if b.startswith("ct2")})
+    if "gptq" in kinds:
+        try:
+            import gptqmodel  # noqa: F401
+            import optimum  # noqa: F401
+        except ImportError as exc:
+            skipped.update({b: f"GPTQ: {exc}" for b in builds if b.startswith("gptq")})
+    return [b for b in builds if b not in skipped], skipped
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--shape", default="starcoder-15b")
@@ -47,6 +77,7 @@ def main(argv=None) -> int:
 
     from quantize.bench import run_bench
     from quantize.config import BenchConfig
+    from sandbox.store import write_state
 
     if args.dry_run:
         shape, device, builds = "tiny", "cpu", ["transformers:float32", "ct2:int8", "gptq:4"]
@@ -58,12 +89,20 @@ def main(argv=None) -> int:
             raise SystemExit("no CUDA device visible: run on the GPU machine, or pass --dry_run")
         shape, device, builds = args.shape, "cuda", args.builds
         out = REPO / "benchmarks" / "results" / f"table4_gpu_{shape}.json"
+    builds, skipped = preflight(builds, device, Path(args.work_dir))
+    for build, why in skipped.items():
+        print(f"skipping {build}: {why}", flush=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_state(out.with_name(out.stem + ".skipped.json"), skipped)
+    if not builds:
+        return 1
     cfg = BenchConfig(random_init=shape, device=device, builds=builds, out=str(out), dataset="none", threads=0,
                       work_dir=str(Path(args.work_dir) / shape), new_tokens=args.new_tokens, batch_sizes=[1, 8], repeats=3,
                       group_size=128 if shape != "tiny" else 32, calibration_samples=8, keep_builds=False)
     result = run_bench(cfg)
     if os.environ.get("OUT"):
-        for src in (out, out.with_suffix(".md"), out.with_suffix(".png"), Path(cfg.work_dir) / f"{out.stem}.rows.jsonl"):
+        for src in (out, out.with_suffix(".md"), out.with_suffix(".png"), Path(cfg.work_dir) / f"{out.stem}.rows.jsonl",
+                    out.with_name(out.stem + ".skipped.json")):
             if src.exists():
                 shutil.copy(src, Path(os.environ["OUT"]) / src.name)
     rows = {r["build"]: r for r in result["rows"]}
