@@ -40,8 +40,11 @@ class PrefixModel(MethodModel):
         embeds = self.embed(input_ids)
         prompts = self.prompts(input_ids.shape[0]).to(embeds.dtype)
         mask = torch.cat([torch.ones(prompts.shape[:2], dtype=attention_mask.dtype, device=attention_mask.device), attention_mask], 1)
-        new = self.base.generate(inputs_embeds=torch.cat([prompts, embeds], 1), attention_mask=mask, **kwargs)
-        return torch.cat([input_ids, new], dim=1)
+        out = self.base.generate(inputs_embeds=torch.cat([prompts, embeds], 1), attention_mask=mask, **kwargs)
+        if hasattr(out, "sequences"):  # return_dict_in_generate: the same object, the prompt in front
+            out.sequences = torch.cat([input_ids, out.sequences], dim=1)
+            return out
+        return torch.cat([input_ids, out], dim=1)
 
 
 __all__ = ["PrefixModel"]

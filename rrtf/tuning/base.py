@@ -199,7 +199,10 @@ class PeftTuningMethod(TuningMethod):
 
         from rrtf.modeling import load_model
 
-        return PeftModel.from_pretrained(load_model(base_path, dtype="float32"), str(saved_dir), is_trainable=trainable)
+        model = PeftModel.from_pretrained(load_model(base_path, dtype="float32"), str(saved_dir), is_trainable=trainable)
+        if not trainable:  # peft leaves e.g. a P-tuning prompt encoder trainable in inference mode
+            model.requires_grad_(False)
+        return model
 
     def merge(self, model):
         self.check_mergeable()
