@@ -56,6 +56,7 @@ class Capture:
 
     keys: dict[int, torch.Tensor] = field(default_factory=dict)
     values: dict[int, torch.Tensor] = field(default_factory=dict)
+    unused: torch.Tensor | None = None
 
 
 @dataclass
@@ -186,11 +187,14 @@ class BituneModel(MethodModel):
         return checkpoint_with_adapter
 
     def encode_head(self, input_ids, position_ids, head) -> Capture:
-        """The bidirectional pass over the head columns: every layer's keys and values."""
+        """The bidirectional pass over the head columns: every layer's keys and values (and, as
+        `capture.unused`, the pass's output, which nothing reads)."""
         capture = Capture()
         bidir, _ = head_masks(head)
         with self.adapter(self.bidir_adapter):
-            self.base.base_model(input_ids=input_ids, attention_mask=bidir, position_ids=position_ids, use_cache=False, bitune=capture)
+            out = self.base.base_model(input_ids=input_ids, attention_mask=bidir, position_ids=position_ids, use_cache=False,
+                                       bitune=capture)
+        capture.unused = out.last_hidden_state
         return capture
 
     def forward(self, input_ids, position_ids, allowed, keep, prompt_lengths):
@@ -202,8 +206,14 @@ class BituneModel(MethodModel):
             capture = self.encode_head(input_ids[:, :width], position_ids[:, :width], head)
             context = Mix(capture=capture, head=head, mix=self.mix)
         with self.adapter("default"):
-            return self.base(input_ids=input_ids, attention_mask=allowed, position_ids=position_ids, logits_to_keep=keep,
-                             use_cache=False, bitune=context).logits
+            logits = self.base(input_ids=input_ids, attention_mask=allowed, position_ids=position_ids, logits_to_keep=keep,
+                               use_cache=False, bitune=context).logits
+        if context is not None and torch.is_grad_enabled():
+            # Only keys and values are taken from the bidirectional pass (as in the official code), so its last
+            # layer's query/output/MLP adapters feed nothing; they take part with a zero gradient, so that
+            # DistributedDataParallel (which checkpointing runs without find_unused_parameters) sees them used.
+            logits = logits + 0.0 * context.capture.unused.sum()
+        return logits
 
     @torch.no_grad()
     def prefill(self, input_ids, attention_mask):

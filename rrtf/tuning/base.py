@@ -54,10 +54,19 @@ class TuningMethod(ABC):
 
     # -- what to train -------------------------------------------------------------------------------
     def apply(self, model, config=None):
-        """The model to train (wrapped, or with parameters frozen/unfrozen), after `validate`."""
-        if not self.is_applied(model):
-            self.validate(model, config)
-        return self.wrap(model, config)
+        """The model to train (wrapped, or with parameters frozen/unfrozen), after `validate`. Added
+        weights are drawn from a generator seeded by the run's seed (rrtf.seeds), so that two runs of
+        one configuration -- a killed one and its reference, say -- start from the same adapters."""
+        import torch
+
+        from rrtf.seeds import derive_seed
+
+        if self.is_applied(model):
+            return self.wrap(model, config)
+        self.validate(model, config)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed(getattr(config, "seed", 0), "tuning-init", self.registry_name))
+            return self.wrap(model, config)
 
     def validate(self, model, config=None) -> None:
         """Refuse an incompatible combination (a missing target module, an unsupported layout or
