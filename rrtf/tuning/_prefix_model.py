@@ -23,6 +23,10 @@ class PrefixModel(MethodModel):
         embeds = self.embed(input_ids)
         prompts = self.prompts(b).to(embeds.dtype)
         v = prompts.shape[1]
+        limit = getattr(self.config, "max_position_embeddings", None)
+        if limit and v + length > limit:
+            raise ValueError(f"{v} virtual tokens + a {length}-token row exceed the model's {limit} positions; "
+                             "lower --max_length / --max_packed_length or the number of virtual tokens")
         mask = torch.zeros(b, 1, v + length, v + length, dtype=torch.bool, device=input_ids.device)
         mask[:, :, :v, :v] = torch.ones(v, v, dtype=torch.bool, device=input_ids.device).tril()
         mask[:, :, v:, :v] = True

@@ -148,7 +148,7 @@ def test_adapters_offer_astraios_normal_init_which_changes_the_model(tiny_dir, t
     ("adapter_p", {"adapter_p_target_modules": ["c_fc:sideways"]}, "placement must be one of"),
     ("parallel_adapter", {"parallel_adapter_target_modules": ["ln_1"]}, "not a linear layer"),
     ("bitune", {"bitune_target_modules": ["o_proj"]}, "'o_proj' is not in this gpt_bigcode model"),
-    ("p_tuning", {"p_tuning_num_virtual_tokens": 400}, "exceed the model's 512 positions"),
+    ("p_tuning", {"p_tuning_num_virtual_tokens": 600}, "600 virtual tokens exceed the model's 512 positions"),
 ])
 def test_incompatible_choices_are_refused_before_training(name, options, message, tiny_dir, tok, tmp_path):
     cls = build_tuning_method(name).options_class
