@@ -5,6 +5,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
+BASE = "base"  # the untrained model, measured once (no training): what every method starts from
 ALL_METHODS = ["full", "lora", "ia3", "p_tuning", "prompt_tuning", "adapter_h", "adapter_p", "parallel_adapter", "bitune"]
 
 
@@ -12,7 +13,8 @@ ALL_METHODS = ["full", "lora", "ia3", "p_tuning", "prompt_tuning", "adapter_h", 
 class CompareConfig:
     model_name_or_path: str | None = field(default=None, metadata={
         "help": "Checkpoint every method starts from. Default: the embedded warm tiny StarCoder."})
-    methods: list[str] = field(default_factory=lambda: list(ALL_METHODS), metadata={"help": "Tuning methods to compare."})
+    methods: list[str] = field(default_factory=lambda: [BASE, *ALL_METHODS], metadata={
+        "help": "Tuning methods to compare ('base': the untrained model, measured once)."})
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2], metadata={"help": "Training seeds per method (pass@1: mean and spread)."})
     dataset: str = field(default="tiny-tasks", metadata={"help": "Training problems (rrtf.datasets); held-out: its eval split."})
     max_problems: int | None = field(default=128, metadata={"help": "Training problems (sampled once from the base model)."})
@@ -44,7 +46,7 @@ class CompareConfig:
                 "lr_scheduler_type", "warmup_steps", "weight_decay", "max_length", "bf16", "threads", "seed")
 
     def __post_init__(self):
-        unknown = [m for m in self.methods if m not in ALL_METHODS]
+        unknown = [m for m in self.methods if m not in ALL_METHODS and m != BASE]
         if unknown:
             from rrtf.tuning import TUNING_METHODS
 

@@ -73,8 +73,14 @@ def summarize(records: list[dict], methods: list[str]) -> list[dict]:
 
 
 def findings(rows: list[dict]) -> list[str]:
+    base = next((r for r in rows if r["method"] == "base"), None)
+    rows = [r for r in rows if r["method"] != "base"]
     by = {r["method"]: r for r in rows}
     out = []
+    if base is not None and rows:
+        better = [r["method"] for r in rows if r["pass_at_1"] > base["pass_at_1"] + r["pass_at_1_sd"]]
+        out.append(f"Untrained base model: pass@1 {base['pass_at_1']:.3f}, held-out loss {base['heldout_loss']:.3f}; "
+                   f"above it by more than their seed sd: {', '.join(better) or 'none'}.")
     if "full" in by and len(rows) > 1:
         best = max(rows, key=lambda r: r["pass_at_1"])
         out.append(f"Full fine-tuning best (Astraios): {'yes' if best['method'] == 'full' else 'no'} -- highest mean pass@1 is "
@@ -99,15 +105,20 @@ def findings(rows: list[dict]) -> list[str]:
     return out
 
 
+def _f(value: float, spec: str = ".3f") -> str:
+    return "–" if value != value else format(value, spec)  # NaN (the untrained base has no train loss or step)
+
+
 def table(rows: list[dict]) -> str:
     memory = rows[0]["memory_kind"] if rows else ""
     head = ("| method | trainable % | final train loss | held-out loss | held-out pass@1 (mean ± sd, min–max) | step time (s) | "
             f"peak memory (MB, {memory}) |")
     lines = [head, "|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        lines.append(f"| {r['method']} | {r['trainable_percent']:.3f} | {r['final_train_loss']:.3f} ± {r['final_train_loss_sd']:.3f} | "
+        train = "–" if r["final_train_loss"] != r["final_train_loss"] else f"{r['final_train_loss']:.3f} ± {r['final_train_loss_sd']:.3f}"
+        lines.append(f"| {r['method']} | {r['trainable_percent']:.3f} | {train} | "
                      f"{r['heldout_loss']:.3f} ± {r['heldout_loss_sd']:.3f} | {r['pass_at_1']:.3f} ± {r['pass_at_1_sd']:.3f} "
-                     f"({r['pass_at_1_min']:.3f}–{r['pass_at_1_max']:.3f}) | {r['step_time_s']:.3f} | {r['peak_memory_mb']:.0f} |")
+                     f"({r['pass_at_1_min']:.3f}–{r['pass_at_1_max']:.3f}) | {_f(r['step_time_s'])} | {r['peak_memory_mb']:.0f} |")
     return "\n".join(lines)
 
 
@@ -120,7 +131,9 @@ def plot(records: list[dict], rows: list[dict], out: Path) -> list[str]:
     written = []
     fig, ax = plt.subplots(figsize=(8, 5))
     for r in rows:
-        curves = [dict(rec["loss_curve"]) for rec in records if rec["method"] == r["method"]]
+        curves = [dict(rec["loss_curve"]) for rec in records if rec["method"] == r["method"] and rec["loss_curve"]]
+        if not curves:
+            continue
         steps = sorted(set.intersection(*(set(c) for c in curves)))
         ax.plot(steps, [statistics.fmean(c[s] for c in curves) for s in steps], label=r["method"])
     ax.set(xlabel="optimizer step", ylabel="train loss (mean over seeds)", title="Training loss by tuning method")

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from rrtf.compare_tuning.config import CompareConfig
+from rrtf.compare_tuning.config import BASE, CompareConfig
 from rrtf.compare_tuning.data import as_records, load, train_config
 
 CONFIG_FILE = "compare_config.json"
@@ -82,10 +82,15 @@ def run_unit(cfg: CompareConfig, out: Path, method: str, seed: int) -> dict:
     timer = step_timer()
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
+    if method == BASE:  # the untrained model: measured, not trained
+        tcfg = train_config(cfg, data.base, where, tuning_method="full", per_device_eval_batch_size=8)
     trainer = build_trainer(load_model(data.base, dtype=torch.float32), tokenizer, tcfg, as_records(data.train),
                             as_records(data.heldout_groups), callbacks=[timer])
     trainable, total = count_parameters(trainer.model)
-    trainer.train()
+    if method == BASE:
+        trainable = 0
+    else:
+        trainer.train()
     memory, memory_kind = peak_memory_mb()
     curve = [(h["step"], h["loss"]) for h in trainer.state.log_history if "loss" in h]
     held = trainer.evaluate()
@@ -94,8 +99,8 @@ def run_unit(cfg: CompareConfig, out: Path, method: str, seed: int) -> dict:
                           output_file=None, samples_file=str(where / "heldout.samples.jsonl"), seed=seed, tag=f"{method}-seed{seed}")
     with Sandbox(SandboxConfig(workers=cfg.sandbox_workers)) as sandbox:
         result = evaluate(data.heldout, build_backend("transformers", model=model, tokenizer=tokenizer), sandbox, eval_cfg)
-    last = [loss for _, loss in curve[-5:]]
-    steps = timer.times[1:] or timer.times  # the first step also warms up allocators and kernels
+    last = [loss for _, loss in curve[-5:]] or [float("nan")]
+    steps = timer.times[1:] or timer.times or [float("nan")]  # the first step also warms up allocators and kernels
     return {
         "method": method, "seed": seed, "trainable": trainable, "all": total, "trainable_percent": 100.0 * trainable / total,
         "learning_rate": tcfg.learning_rate, "steps": trainer.state.global_step,

@@ -71,6 +71,7 @@ class TuningMethod(ABC):
     def validate(self, model, config=None) -> None:
         """Refuse an incompatible combination (a missing target module, an unsupported layout or
         checkpointing mode, ...) with a clear ValueError, before any training starts."""
+        return None  # an optional hook: full fine-tuning has nothing to check
 
     def is_applied(self, model) -> bool:
         """True when `model` already carries this method (a later round goes on training it)."""

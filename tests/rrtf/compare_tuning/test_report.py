@@ -53,3 +53,13 @@ def test_summary_table_and_findings():
     assert "LoRA is on the trainable-% / pass@1 Pareto front" in notes
     assert "Bitune over LoRA (Bitune: about +4 points on Gemma-2B): no -- -6.0 points" in notes
     assert "Spearman rho = -1.00" in notes  # the lower the held-out loss, the higher pass@1
+
+
+def test_the_untrained_base_is_a_reference_row_not_a_contender():
+    nan = float("nan")
+    base = record("base", 0, 0.0, nan, 0.5, 0.40) | {"step_time_s": nan}
+    rows = summarize([base, *[record("lora", s, 0.3, 0.3, 0.2, 0.60) for s in range(2)]], ["base", "lora"])
+    assert "| base | 0.000 | – |" in table(rows) and "| – |" in table(rows)
+    notes = findings(rows)
+    assert notes[0].startswith("Untrained base model: pass@1 0.400") and notes[0].endswith("lora.")
+    assert not any("Full fine-tuning" in n for n in notes)
