@@ -1,12 +1,15 @@
 """What Bitune costs: one training step (forward, backward, AdamW update) of Bitune against LoRA at the
 same batch, and Bitune's examples/s at batch 8 against batch 1 -- the official code's only mode
-(`assert ... shape[0] == 1`) -- all in one run.
+(`assert ... shape[0] == 1`) -- all in one run. Next to the timings, two machine-independent measures of
+one step: the activations autograd keeps for the backward pass (weights excluded) and the tokens run
+through the transformer (Bitune runs each prompt twice).
 
 Each configuration runs in a fresh child process (same seed, weights and token ids), so its peak memory
 is its own: on CPU the peak resident set size during the timed steps (VmHWM after resetting it through
 /proc/self/clear_refs), on CUDA torch.cuda.max_memory_allocated. The children run round-robin for
---rounds rounds and each configuration reports its median, so a load change on a shared machine hits
-every configuration alike. Examples are SFT pairs (the official setting): a prompt of --prompt-tokens
+--rounds rounds, so a load change on a shared machine hits every configuration alike. On CPU a step's
+cost is the process's CPU time (one thread: other jobs on the machine barely change it, where they
+double the wall time); on CUDA the fastest synchronised wall time. Wall times are in the JSON too. Examples are SFT pairs (the official setting): a prompt of --prompt-tokens
 (varying by +-25% so the batch is padded) and an answer of --response-tokens, random token ids.
 
     python benchmarks/bitune_cost.py                        # a small GPTBigCode (4 layers, 256 wide), CPU
@@ -28,6 +31,8 @@ SIZES = {"tiny": dict(n_layer=2, n_embd=64, n_head=4), "small": dict(n_layer=4, 
          "starcoderbase-1b": dict(n_layer=24, n_embd=2048, n_head=16, n_inner=8192)}
 CONFIGS = [("lora", 8), ("bitune", 8), ("lora", 1), ("bitune", 1)]
 RESULTS = Path(__file__).parent / "results" / "bitune_cost.json"
+sys.path.insert(0, str(Path(__file__).parent))
+from rrtf_step import peak_reset, vm_kib  # noqa: E402  (the same peak-memory measurement as the RRTF step benchmark)
 
 
 def make_groups(args, vocab_size: int, eos: int, batch: int):
@@ -45,11 +50,34 @@ def make_groups(args, vocab_size: int, eos: int, batch: int):
     return groups
 
 
-def vm_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return 0
+def saved_activations(model, layout, batch) -> tuple[float, int]:
+    """(MiB of tensors autograd keeps for the backward pass, weights excluded; tokens run through the
+    transformer) for one forward: machine-independent measures of what a step costs."""
+    import torch
+
+    weights = {p.data_ptr() for p in model.parameters()}
+    seen: dict[int, int] = {}
+    tokens = [0]
+
+    def pack(t):
+        if t.data_ptr() not in weights and t.device.type != "meta":
+            seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    def count(module, args, kwargs):
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        tokens[0] += ids.numel() if ids is not None else 0
+
+    backbone = getattr(model, "base", model)
+    backbone = getattr(backbone, "get_base_model", lambda: backbone)().base_model
+    hook = backbone.register_forward_pre_hook(count, with_kwargs=True)
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            layout.scores(model, batch).sum().backward()
+    finally:
+        hook.remove()
+    model.zero_grad(set_to_none=True)
+    return sum(seen.values()) / 2**20, tokens[0]
 
 
 def worker(args) -> dict:
@@ -87,24 +115,24 @@ def worker(args) -> dict:
     for _ in range(args.warmup):
         step()
     sync()
+    activations, tokens = saved_activations(model, layout, batch)
     rss_before = vm_kib("VmRSS")
-    try:
-        Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
-        peak_kind = "peak RSS during the timed steps"
-    except OSError:
-        peak_kind = "peak RSS of the process"
+    peak_kind = "peak RSS during the timed steps" if peak_reset() else "peak RSS of the process"
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
         peak_kind = "cuda max_memory_allocated"
-    times = []
+    times, cpu_times = [], []
     for _ in range(args.steps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         step()
         sync()
         times.append(time.perf_counter() - t0)
+        cpu_times.append(time.process_time() - c0)
     peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else vm_kib("VmHWM") / 1024
-    return {"method": args.method, "batch": args.batch, "s_per_step": statistics.median(times), "peak_mib": peak, "peak_kind": peak_kind,
-            "rss_before_steps_mib": rss_before / 1024}
+    return {"method": args.method, "batch": args.batch, "s_per_step": statistics.median(times), "s_per_step_min": min(times),
+            "cpu_s_per_step": statistics.median(cpu_times),
+            "saved_activations_mib": activations, "tokens_through_model": tokens,
+            "peak_mib": peak, "peak_kind": peak_kind, "rss_before_steps_mib": rss_before / 1024}
 
 
 def child(args, method: str, batch: int) -> dict:
@@ -126,8 +154,8 @@ def main() -> None:
     parser.add_argument("--response-tokens", type=int, default=64)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(RESULTS))
@@ -147,8 +175,16 @@ def main() -> None:
             print(f"  round {r + 1}: {method} batch {batch} done", file=sys.stderr)
     rows = []
     for (method, batch), results in runs.items():
-        step = statistics.median(x["s_per_step"] for x in results)
+        # On CPU: the process's own CPU time per step (one thread), which other jobs on a shared machine barely
+        # change, where wall time doubles with the load; on CUDA: wall time (synchronised), the fastest step.
+        if args.device == "cpu":
+            step = statistics.median(x["cpu_s_per_step"] for x in results)
+        else:
+            step = min(x["s_per_step_min"] for x in results)
         rows.append({"method": method, "batch": batch, "s_per_step": step, "examples_per_s": batch / step,
+                     "wall_s_per_step_median": statistics.median(x["s_per_step"] for x in results),
+                     "wall_s_per_step_min": min(x["s_per_step_min"] for x in results),
+                     "saved_activations_mib": results[0]["saved_activations_mib"], "tokens_through_model": results[0]["tokens_through_model"],
                      "peak_mib": statistics.median(x["peak_mib"] for x in results), "peak_kind": results[0]["peak_kind"],
                      # on CPU the peak RSS includes the libraries; the growth during the steps is the step's own
                      "step_mib": statistics.median(x["peak_mib"] - (x["rss_before_steps_mib"] if args.device == "cpu" else 0) for x in results),
@@ -158,15 +194,19 @@ def main() -> None:
         "bitune_vs_lora_step_time_batch8": by[("bitune", 8)]["s_per_step"] / by[("lora", 8)]["s_per_step"],
         "bitune_vs_lora_peak_memory_batch8": by[("bitune", 8)]["peak_mib"] / by[("lora", 8)]["peak_mib"],
         "bitune_vs_lora_step_memory_batch8": by[("bitune", 8)]["step_mib"] / max(by[("lora", 8)]["step_mib"], 1e-9),
+        "bitune_vs_lora_saved_activations_batch8": by[("bitune", 8)]["saved_activations_mib"] / by[("lora", 8)]["saved_activations_mib"],
+        "bitune_vs_lora_tokens_through_model_batch8": by[("bitune", 8)]["tokens_through_model"] / by[("lora", 8)]["tokens_through_model"],
         "bitune_vs_lora_step_time_batch1": by[("bitune", 1)]["s_per_step"] / by[("lora", 1)]["s_per_step"],
         "bitune_examples_per_s_batch8_vs_batch1": by[("bitune", 8)]["examples_per_s"] / by[("bitune", 1)]["examples_per_s"],
     }
     print(f"\nBitune vs LoRA, model {args.size} {SIZES[args.size]}, {args.device}, {args.threads} threads, SFT examples of "
-          f"~{args.prompt_tokens} prompt + {args.response_tokens} answer tokens, median of {args.steps} steps x {args.rounds} rounds")
-    header = f"{'method':<8} {'batch':>5} {'s/step':>8} {'examples/s':>11} {'peak MiB':>9} {'step MiB':>9}"
+          f"~{args.prompt_tokens} prompt + {args.response_tokens} answer tokens, {args.steps} steps x {args.rounds} rounds; s/step: "
+          f"{'CPU time of the process (median)' if args.device == 'cpu' else 'fastest synchronised wall time'}")
+    header = f"{'method':<8} {'batch':>5} {'s/step':>8} {'examples/s':>11} {'peak MiB':>9} {'step MiB':>9} {'saved MiB':>10} {'tokens':>7}"
     print(header + "\n" + "-" * len(header))
     for r in rows:
-        print(f"{r['method']:<8} {r['batch']:>5} {r['s_per_step']:>8.3f} {r['examples_per_s']:>11.2f} {r['peak_mib']:>9.0f} {r['step_mib']:>9.0f}")
+        print(f"{r['method']:<8} {r['batch']:>5} {r['s_per_step']:>8.3f} {r['examples_per_s']:>11.2f} {r['peak_mib']:>9.0f} "
+              f"{r['step_mib']:>9.0f} {r['saved_activations_mib']:>10.1f} {r['tokens_through_model']:>7}")
     for name, value in ratios.items():
         print(f"{name}: {value:.2f}x")
     load_after = os.getloadavg()
@@ -177,6 +217,7 @@ def main() -> None:
         "device": args.device, "threads": args.threads, "size": args.size, "shape": SIZES[args.size],
         "prompt_tokens": args.prompt_tokens, "response_tokens": args.response_tokens, "steps": args.steps, "rounds": args.rounds,
         "load_average_before": load_before, "load_average_after": load_after, "rows": rows, "ratios": ratios,
+        "step_time": "process CPU time, median" if args.device == "cpu" else "synchronised wall time, fastest step",
         "gpu": "not measured on GPU: no device lent" if args.device == "cpu" else args.device,
     }, indent=1))
     print(f"wrote {args.out}")

@@ -1,17 +1,9 @@
-"""Fixtures of the tuning tests: one thread, the StarCoder tokenizer, and a tiny Llama next to the tiny
-StarCoder (tests/conftest.py's `tiny_dir`); helpers are in tests/tuningkit.py."""
+"""Fixtures of the tuning tests: the StarCoder tokenizer and a tiny Llama next to the tiny StarCoder
+(tests/conftest.py's `tiny_dir`, which also sets torch to one thread); helpers are in tests/tuningkit.py."""
 from __future__ import annotations
 
 import pytest
 import torch
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from rrtf.config import RRTFConfig
 from rrtf.modeling import load_model
 from rrtf.packing import LAYOUTS, PackedLayout, RRTFCollator
 from rrtf.trainer import build_trainer
-from rrtf.tuning import NotMergeable, build_tuning_method
+from rrtf.tuning import NotMergeable, build_tuning_method, load_saved
 from rrtf.tuning.base import count_parameters
 
 MERGEABLE = {"full", "lora", "ia3"}
@@ -70,6 +70,8 @@ def test_trains_only_its_parameters_and_reloads_identically(name, rank_loss, tin
     method.save(model, tmp_path / "saved")
     reloaded = method.load(tiny_dir, tmp_path / "saved", trainable=False)
     assert not any(p.requires_grad for p in reloaded.parameters())
+    named, _ = load_saved(tiny_dir, tmp_path / "saved")  # the directory says which method wrote it
+    assert named.registry_name == name and named.options == method.options
     assert torch.equal(scores(method, model, tok, groups), scores(method, reloaded, tok, groups))
     # the packed layout scores exactly what one row per candidate scores
     torch.testing.assert_close(scores(method, model, tok, groups), scores(method, model, tok, groups, "separate"), rtol=1e-5, atol=1e-5)

@@ -4,15 +4,13 @@ mixing coefficients, saved by the method itself (TuningMethod.own_checkpoints)."
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
 from safetensors.torch import load_file
-from testkit import QUIET_ENV, REPO
+from testkit import QUIET_ENV, REPO, kill_when
 
 SMALL = ["--max_problems", "6", "--eval_max_problems", "4", "--num_samples", "2", "--max_new_tokens", "12",
          "--disable_tqdm", "true", "--logging_steps", "1", "--report_to", "none"]
@@ -32,14 +30,8 @@ def test_a_killed_bitune_run_resumes_onto_the_uninterrupted_weights(tiny_dir, tm
     assert ref.returncode == 0, ref.stderr[-3000:]
 
     out = tmp_path / "killed"
-    proc = subprocess.Popen(train(*common, "--output_dir", str(out)), cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
     ckpt = out / "round0" / "checkpoints" / "checkpoint-8"
-    deadline = time.time() + 300
-    while not (ckpt / "trainer_state.json").exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_when(train(*common, "--output_dir", str(out)), ckpt / "trainer_state.json")
     assert (ckpt / "trainer_state.json").exists(), "the run never reached its checkpoint"
     assert not (out / "metrics.json").exists(), "the run finished before it could be killed"
     assert all((ckpt / name).exists() for name in WEIGHTS) and not (ckpt / "model.safetensors").exists()
