@@ -1,0 +1,224 @@
+"""Decontamination against every benchmark the project ships (`rrtf.datasets.benchmark_texts()`).
+
+A record is contaminated when one of three checks reaches its threshold against one benchmark task:
+
+- `ngram`: the fraction of a benchmark prompt's word n-grams (n = ngram_size; the whole prompt when
+  it is shorter) found in the record's prompt text. Catches verbatim copies, also inside longer text.
+- `near`: TF-IDF cosine between the record's prompt text and the benchmark prompt, over word unigrams
+  and bigrams with stop words removed, IDF from the benchmark prompts (so one record's verdict never
+  depends on the other records). Catches light rewording: synonyms, dropped examples, renamed
+  functions, reordered sentences, an instruction wrapper (Magicoder issue #40's paraphrases).
+- `code_ngram`: the fraction of a benchmark solution's token n-grams (identifiers and numbers,
+  n = code_ngram_size) in the record's solution; solutions under code_min_tokens tokens are skipped
+  (too generic to mean anything).
+
+Words are lower-cased and snake_case is split, so `below_zero` and "below zero" match. Thresholds:
+docs/data_evol.md (measured recall on planted rewordings, false positives on clean seeds).
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from data_evol.eliminate import STOP_WORDS
+from sandbox.records import Problem
+
+_WORD = re.compile(r"[a-z0-9]+")
+_CODE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\d+")
+PROMPT_FIELDS = ("instruction", "input", "prompt", "text", "problem_description", "question", "query")
+SOLUTION_FIELDS = ("output", "response", "canonical_solution", "solution", "code", "completion")
+
+
+def prose_words(text: str) -> list[str]:
+    return _WORD.findall(text.lower().replace("_", " "))
+
+
+def code_tokens(text: str) -> list[str]:
+    return _CODE.findall(text)
+
+
+_DOCSTRING = re.compile(r'"""(.*?)"""|\'\'\'(.*?)\'\'\'', re.S)
+
+
+def prose(prompt: str) -> str:
+    """The docstring prose of a code prompt, examples dropped ("" when it has no docstring): what a
+    paraphrased copy keeps (a HumanEval task rewritten as an instruction loses the code and the >>> lines)."""
+    docs = _DOCSTRING.findall(prompt)
+    if not docs:
+        return ""
+    keep, skip = [], False
+    for line in " \n".join(a or b for a, b in docs).splitlines():
+        if ">>>" in line or re.match(r"\s*(for )?examples?\b", line, re.I):
+            skip = True
+        elif not (skip and line.strip()):
+            skip = False
+            keep.append(line.strip())
+    return " ".join(x for x in keep if x)
+
+
+def ngrams(tokens: Sequence[str], n: int) -> set[tuple[str, ...]]:
+    if len(tokens) < n:
+        return {tuple(tokens)} if tokens else set()
+    return {tuple(tokens[i: i + n]) for i in range(len(tokens) - n + 1)}
+
+
+def features(words: Sequence[str]) -> dict[str, int]:
+    content = [w for w in words if w not in STOP_WORDS and len(w) > 1]
+    out: dict[str, int] = defaultdict(int)
+    for w in content:
+        out[w] += 1
+    for a, b in zip(content, content[1:]):
+        out[f"{a} {b}"] += 1
+    return out
+
+
+@dataclass(frozen=True)
+class Match:
+    benchmark: str
+    benchmark_task_id: str
+    method: str  # "ngram", "near" or "code_ngram"
+    score: float
+
+
+class BenchmarkIndex:
+    """Every benchmark prompt and solution, indexed for the three checks."""
+
+    def __init__(self, problems: Iterable[tuple[str, Problem]], *, ngram_size: int = 8, code_ngram_size: int = 10,
+                 code_min_tokens: int = 16):
+        import numpy as np
+        from scipy import sparse
+
+        self.n, self.code_n = ngram_size, code_ngram_size
+        self.entries: list[tuple[str, str]] = []  # (benchmark, task_id) of each prompt
+        self.gram_counts: list[int] = []
+        self.grams: dict[tuple[str, ...], list[int]] = defaultdict(list)
+        self.code_entries: list[tuple[str, str]] = []
+        self.code_counts: list[int] = []
+        self.code_grams: dict[tuple[str, ...], list[int]] = defaultdict(list)
+        seen_prompts, seen_code, docs = set(), set(), []
+        self.benchmarks: dict[str, int] = defaultdict(int)
+        for name, p in problems:
+            self.benchmarks[name] += 1
+            for text in (p.prompt, prose(p.prompt)):  # a code prompt also as its prose alone
+                words = prose_words(text)
+                if not words or (name, " ".join(words)) in seen_prompts:
+                    continue
+                seen_prompts.add((name, " ".join(words)))
+                grams = ngrams(words, self.n)
+                for g in grams:
+                    self.grams[g].append(len(self.entries))
+                self.gram_counts.append(len(grams))
+                self.entries.append((name, p.task_id))
+                docs.append(features(words))
+            tokens = code_tokens(p.canonical_solution)
+            if len(tokens) >= code_min_tokens and (name, " ".join(tokens)) not in seen_code:
+                seen_code.add((name, " ".join(tokens)))
+                grams = ngrams(tokens, self.code_n)
+                for g in grams:
+                    self.code_grams[g].append(len(self.code_entries))
+                self.code_counts.append(len(grams))
+                self.code_entries.append((name, p.task_id))
+        # Benchmark texts shorter than n words are one "gram" each: looked for as a whole.
+        self.short = {id(self.grams): [g for g in self.grams if len(g) < self.n],
+                      id(self.code_grams): [g for g in self.code_grams if len(g) < self.code_n]}
+        df: dict[str, int] = defaultdict(int)
+        for d in docs:
+            for f in d:
+                df[f] += 1
+        self.vocab = {f: i for i, f in enumerate(sorted(df))}
+        m = len(docs)
+        self.idf = np.array([math.log((1 + m) / (1 + df[f])) + 1 for f in sorted(df)], dtype=np.float64)
+        self.max_idf = math.log(1 + m) + 1
+        rows, cols, vals = [], [], []
+        for i, d in enumerate(docs):
+            for f, c in d.items():
+                rows.append(i)
+                cols.append(self.vocab[f])
+                vals.append(c * self.idf[self.vocab[f]])
+        matrix = sparse.csr_matrix((vals, (rows, cols)), shape=(m, len(self.vocab)))
+        norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+        self.matrix = sparse.diags(1 / np.maximum(norms, 1e-12)) @ matrix
+
+    @classmethod
+    def from_registry(cls, benchmarks: Sequence[str] | None = None, **kwargs) -> BenchmarkIndex:
+        from rrtf.datasets import DATASETS, benchmark_texts
+
+        if benchmarks:
+            known = [name for name, spec in DATASETS.items() if spec.benchmark]
+            unknown = sorted(set(benchmarks) - set(known))
+            if unknown:
+                raise ValueError(f"benchmarks: unknown {unknown}; registered benchmarks: {', '.join(known)}")
+        wanted = set(benchmarks or ())
+        return cls(((n, p) for n, p in benchmark_texts() if not wanted or n in wanted), **kwargs)
+
+    def _containment(self, tokens: list[str], n: int, index: dict, counts: list[int], entries: list) -> tuple[float, int]:
+        hits: dict[int, int] = defaultdict(int)
+        for g in ngrams(tokens, n):
+            for e in index.get(g, ()):
+                hits[e] += 1
+        if len(tokens) >= n:  # a benchmark text shorter than n is one "gram": found only if the record has it verbatim
+            text = " ".join(tokens)
+            for g in self.short[id(index)]:
+                if f" {' '.join(g)} " in f" {text} ":
+                    for e in index[g]:
+                        hits[e] = max(hits[e], 1)
+        best = max(hits, key=lambda e: hits[e] / counts[e], default=-1)
+        return (hits[best] / counts[best], best) if best >= 0 else (0.0, -1)
+
+    def near_scores(self, texts: Sequence[str]):
+        """(best cosine, best prompt index) for each text, computed in one sparse product."""
+        import numpy as np
+        from scipy import sparse
+
+        rows, cols, vals, norms = [], [], [], []
+        for i, text in enumerate(texts):
+            total = 0.0
+            for f, c in features(prose_words(text)).items():
+                j = self.vocab.get(f)
+                w = c * (self.idf[j] if j is not None else self.max_idf)
+                total += w * w
+                if j is not None:
+                    rows.append(i)
+                    cols.append(j)
+                    vals.append(w)
+            norms.append(math.sqrt(total) or 1.0)
+        query = sparse.csr_matrix((vals, (rows, cols)), shape=(len(texts), len(self.vocab)))
+        sims = (sparse.diags(1 / np.array(norms)) @ query @ self.matrix.T).toarray() if self.vocab else np.zeros((len(texts), 1))
+        best = sims.argmax(axis=1)
+        return [(float(sims[i, b]), int(b)) for i, b in enumerate(best)]
+
+    def scores(self, prompt: str, solution: str = "", near: tuple[float, int] | None = None) -> list[Match]:
+        """The best match of each check (whatever its score)."""
+        out = []
+        score, e = self._containment(prose_words(prompt), self.n, self.grams, self.gram_counts, self.entries)
+        if e >= 0:
+            out.append(Match(*self.entries[e], "ngram", round(score, 4)))
+        near = near if near is not None else self.near_scores([prompt])[0]
+        if self.entries:
+            out.append(Match(*self.entries[near[1]], "near", round(near[0], 4)))
+        if solution:
+            score, e = self._containment(code_tokens(solution), self.code_n, self.code_grams, self.code_counts, self.code_entries)
+            if e >= 0:
+                out.append(Match(*self.code_entries[e], "code_ngram", round(score, 4)))
+        return out
+
+
+def contamination(matches: Sequence[Match], settings) -> Match | None:
+    """The flagged match with the highest score, or None when every check is under its threshold."""
+    limit = {"ngram": settings.ngram_threshold, "near": settings.near_threshold, "code_ngram": settings.ngram_threshold}
+    flagged = [m for m in matches if m.score >= limit[m.method]]
+    return max(flagged, key=lambda m: m.score, default=None)
+
+
+def record_texts(rec: dict) -> tuple[str, str]:
+    """(prompt text, solution text) of any instruction record: the known fields that are strings."""
+    prompt = "\n".join(rec[f] for f in PROMPT_FIELDS if isinstance(rec.get(f), str))
+    solution = "\n".join(rec[f] for f in SOLUTION_FIELDS if isinstance(rec.get(f), str))
+    return prompt, solution
+
+
+__all__ = ["PROMPT_FIELDS", "SOLUTION_FIELDS", "BenchmarkIndex", "Match", "code_tokens", "contamination", "features", "ngrams", "prose",
+           "prose_words", "record_texts"]
