@@ -112,8 +112,9 @@ def main() -> None:
                 planted.append((n, p.task_id, level, text))
     clean = clean_texts()
     all_texts = [t for *_, t in planted] + [t for ts in clean.values() for t in ts]
+    combine = sys.argv[1] if len(sys.argv) > 1 else "cosine"
     t1 = time.time()
-    near = index.near_scores(all_texts)
+    near = index.near_scores(all_texts, combine=combine)
     scores = [index.scores(t, near=nr) for t, nr in zip(all_texts, near)]
     scan_s = time.time() - t1
 
@@ -151,6 +152,7 @@ def main() -> None:
                 fp_examples.append({"set": cname, "text": t[:160], "benchmark": m.benchmark, "task": m.benchmark_task_id,
                                     "method": m.method, "score": m.score})
         k += len(texts)
+    print(f"near score: {combine}")
     print(f"index: {len(index.entries)} benchmark prompts ({dict(index.benchmarks)}), built in {build_s:.1f} s; "
           f"{len(all_texts)} texts scanned in {scan_s:.1f} s")
     cols = list(results[0])
@@ -163,11 +165,11 @@ def main() -> None:
         print("  ", ex)
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     out = {"machine": f"{platform.node()} {platform.processor() or platform.machine()}, {os.cpu_count()} cores", "load": load,
-           "index_prompts": len(index.entries), "benchmarks": dict(index.benchmarks), "planted": len(planted),
+           "near_combine": combine, "index_prompts": len(index.entries), "benchmarks": dict(index.benchmarks), "planted": len(planted),
            "clean": {k: len(v) for k, v in clean.items()}, "grid": results, "chosen": {"ngram_threshold": chosen.ngram_threshold, "near_threshold": chosen.near_threshold}, "per_benchmark_at_chosen": per_bench,
            "false_positive_examples": fp_examples, "index_build_s": round(build_s, 1), "scan_s": round(scan_s, 1)}
     (REPO / "benchmarks/results").mkdir(parents=True, exist_ok=True)
-    (REPO / "benchmarks/results/decontam_recall.json").write_text(json.dumps(out, indent=1) + "\n")
+    (REPO / f"benchmarks/results/decontam_recall{'' if combine == 'cosine' else '_' + combine}.json").write_text(json.dumps(out, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -75,7 +75,7 @@ def run_requests(backend: GenerationBackend, items: Sequence[tuple[object, Gener
                     key = running.pop(future)
                     stats.calls += 1
                     try:
-                        texts = future.result()
+                        (texts,) = future.result()  # one request: its n=1 completions
                     except endpoint_error as exc:  # rejected (4xx) or garbage after the retries: skip, count, log
                         stats.failed += 1
                         in_a_row += 1

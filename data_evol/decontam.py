@@ -29,6 +29,7 @@ from sandbox.records import Problem
 _WORD = re.compile(r"[a-z0-9]+")
 _CODE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\d+")
 PROMPT_FIELDS = ("instruction", "input", "prompt", "text", "problem_description", "question", "query")
+NEAR_COMBINE = "cosine"  # how cosine and containment make the near score (benchmarks/decontam_recall.py compares them)
 SOLUTION_FIELDS = ("output", "response", "canonical_solution", "solution", "code", "completion")
 
 
@@ -65,8 +66,13 @@ def ngrams(tokens: Sequence[str], n: int) -> set[tuple[str, ...]]:
     return {tuple(tokens[i: i + n]) for i in range(len(tokens) - n + 1)}
 
 
+def _stem(word: str) -> str:
+    """Plural and third-person "s" folded ("numbers" / "number", "checks" / "check"): rewording often changes only that."""
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+
+
 def features(words: Sequence[str]) -> dict[str, int]:
-    content = [w for w in words if w not in STOP_WORDS and len(w) > 1]
+    content = [_stem(w) for w in words if w not in STOP_WORDS and len(w) > 1]
     out: dict[str, int] = defaultdict(int)
     for w in content:
         out[w] += 1
@@ -141,6 +147,8 @@ class BenchmarkIndex:
         matrix = sparse.csr_matrix((vals, (rows, cols)), shape=(m, len(self.vocab)))
         norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
         self.matrix = sparse.diags(1 / np.maximum(norms, 1e-12)) @ matrix
+        squared = matrix.multiply(matrix).tocsr()  # each feature's share of its prompt's TF-IDF mass
+        self.mass = sparse.diags(1 / np.maximum(norms ** 2, 1e-12)) @ squared
 
     @classmethod
     def from_registry(cls, benchmarks: Sequence[str] | None = None, **kwargs) -> BenchmarkIndex:
@@ -168,8 +176,11 @@ class BenchmarkIndex:
         best = max(hits, key=lambda e: hits[e] / counts[e], default=-1)
         return (hits[best] / counts[best], best) if best >= 0 else (0.0, -1)
 
-    def near_scores(self, texts: Sequence[str]):
-        """(best cosine, best prompt index) for each text, computed in one sparse product."""
+    def near_scores(self, texts: Sequence[str], combine: str = NEAR_COMBINE):
+        """(best score, best prompt index) for each text, in sparse products. The score is the TF-IDF
+        cosine; `combine` also offers the weighted containment (the share of a benchmark prompt's
+        TF-IDF mass present in the text) and their mean or geometric mean -- measured, none gave a
+        better recall for the same false-positive rate (docs/data_evol.md)."""
         import numpy as np
         from scipy import sparse
 
@@ -185,8 +196,15 @@ class BenchmarkIndex:
                     cols.append(j)
                     vals.append(w)
             norms.append(math.sqrt(total) or 1.0)
+        if not self.vocab:
+            return [(0.0, 0)] * len(texts)
         query = sparse.csr_matrix((vals, (rows, cols)), shape=(len(texts), len(self.vocab)))
-        sims = (sparse.diags(1 / np.array(norms)) @ query @ self.matrix.T).toarray() if self.vocab else np.zeros((len(texts), 1))
+        cosine = (sparse.diags(1 / np.array(norms)) @ query @ self.matrix.T).toarray()
+        present = query.copy()
+        present.data[:] = 1.0
+        contained = (present @ self.mass.T).toarray()
+        sims = {"cosine": cosine, "containment": contained, "mean": (cosine + contained) / 2,
+                "geometric": np.sqrt(cosine * contained)}[combine]
         best = sims.argmax(axis=1)
         return [(float(sims[i, b]), int(b)) for i, b in enumerate(best)]
 
