@@ -153,7 +153,7 @@ def main() -> None:
                                     "method": m.method, "score": m.score})
         k += len(texts)
     print(f"near score: {combine}")
-    print(f"index: {len(index.entries)} benchmark prompts ({dict(index.benchmarks)}), built in {build_s:.1f} s; "
+    print(f"index: {len(index.prompts.entries)} benchmark prompts ({dict(index.benchmarks)}), built in {build_s:.1f} s; "
           f"{len(all_texts)} texts scanned in {scan_s:.1f} s")
     cols = list(results[0])
     print(" | ".join(cols))
@@ -165,11 +165,13 @@ def main() -> None:
         print("  ", ex)
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     out = {"machine": f"{platform.node()} {platform.processor() or platform.machine()}, {os.cpu_count()} cores", "load": load,
-           "near_combine": combine, "index_prompts": len(index.entries), "benchmarks": dict(index.benchmarks), "planted": len(planted),
-           "clean": {k: len(v) for k, v in clean.items()}, "grid": results, "chosen": {"ngram_threshold": chosen.ngram_threshold, "near_threshold": chosen.near_threshold}, "per_benchmark_at_chosen": per_bench,
+           "near_combine": combine, "index_prompts": len(index.prompts.entries), "benchmarks": dict(index.benchmarks), "planted": len(planted),
+           "clean": {k: len(v) for k, v in clean.items()}, "grid": results,
+           "chosen": {"ngram_threshold": chosen.ngram_threshold, "near_threshold": chosen.near_threshold}, "per_benchmark_at_chosen": per_bench,
            "false_positive_examples": fp_examples, "index_build_s": round(build_s, 1), "scan_s": round(scan_s, 1)}
     (REPO / "benchmarks/results").mkdir(parents=True, exist_ok=True)
-    (REPO / f"benchmarks/results/decontam_recall{'' if combine == 'cosine' else '_' + combine}.json").write_text(json.dumps(out, indent=1) + "\n")
+    name = "decontam_recall" if combine == "cosine" else f"decontam_recall_{combine}"
+    (REPO / f"benchmarks/results/{name}.json").write_text(json.dumps(out, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ class EvolConfig(DecontamSettings):
     seeds: str = field(default="rrtf:tiny-tasks:train", metadata={
         "help": "Seed instructions: Code Alpaca .json/.jsonl (instruction, input, output), a .jsonl of Problem records, a "
                 "datasets directory (save_to_disk), 'hf:NAME[:SPLIT]', or 'rrtf:DATASET[:SPLIT]'."})
-    max_seeds: int | None = field(default=40, metadata={"help": "Use at most this many seeds (None: all)."})
+    max_seeds: int | None = field(default=24, metadata={"help": "Use at most this many seeds (None: all)."})
     skip_bad_seeds: bool = field(default=False, metadata={"help": "Skip malformed seed records (counted) instead of stopping."})
     output_dir: str = field(default="outputs/evol-default", metadata={"help": "Where every stage writes; rerun to resume."})
     evolver: str = field(default="default", metadata={
@@ -47,8 +47,10 @@ class EvolConfig(DecontamSettings):
     keep_seeds: bool = field(default=True, metadata={"help": "Seeds themselves are candidates too (answered and validated)."})
     temperature: float = field(default=0.7, metadata={"help": "Sampling temperature of evolution."})
     answer_temperature: float = field(default=0.0, metadata={"help": "Sampling temperature of the teachers' answers."})
-    max_new_tokens: int = field(default=384, metadata={"help": "Token limit of an evolved task."})
-    answer_max_new_tokens: int = field(default=512, metadata={"help": "Token limit of an answer (solution + tests)."})
+    max_new_tokens: int | None = field(default=None, metadata={
+        "help": "Token limit of an evolved task (default: 128 for the embedded teacher, 384 for other models)."})
+    answer_max_new_tokens: int | None = field(default=None, metadata={
+        "help": "Token limit of an answer, solution + tests (default: 192 for the embedded teacher, 512 for other models)."})
     min_words: int = field(default=3, metadata={"help": "Eliminate evolved tasks with fewer words."})
     max_words: int = field(default=600, metadata={"help": "Eliminate evolved tasks with more words."})
     sorry_max_words: int = field(default=80, metadata={"help": "An apology ('sorry', 'I cannot') shorter than this is a non-answer."})
@@ -68,6 +70,11 @@ class EvolConfig(DecontamSettings):
     progress: bool = True
 
     def __post_init__(self) -> None:
+        embedded = ("default", "default-weak")  # the tiny teacher's answers are short; a real model's are not
+        if self.max_new_tokens is None:
+            self.max_new_tokens = 128 if self.evolver in embedded else 384
+        if self.answer_max_new_tokens is None:
+            self.answer_max_new_tokens = 192 if all(t in embedded for t in self.teachers) else 512
         if self.rounds < 0:
             raise ValueError(f"rounds must be >= 0, got {self.rounds}")
         if self.validate_runs < 2:

@@ -89,6 +89,48 @@ class Match:
     score: float
 
 
+class GramIndex:
+    """Texts by their n-grams, for "what share of a known text's n-grams is in this one"."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.entries: list[tuple[str, str]] = []  # (benchmark, task_id)
+        self.counts: list[int] = []
+        self.grams: dict[tuple[str, ...], list[int]] = defaultdict(list)
+        self._seen: set[tuple[str, str]] = set()
+        self._short: list[tuple[str, ...]] | None = None
+
+    def add(self, tokens: list[str], entry: tuple[str, str]) -> bool:
+        key = (entry[0], " ".join(tokens))
+        if not tokens or key in self._seen:
+            return False
+        self._seen.add(key)
+        grams = ngrams(tokens, self.n)
+        for g in grams:
+            self.grams[g].append(len(self.entries))
+        self.counts.append(len(grams))
+        self.entries.append(entry)
+        self._short = None
+        return True
+
+    def containment(self, tokens: list[str]) -> tuple[float, int]:
+        """(best share, entry index), or (0.0, -1) when nothing is shared."""
+        hits: dict[int, int] = defaultdict(int)
+        for g in ngrams(tokens, self.n):
+            for e in self.grams.get(g, ()):
+                hits[e] += 1
+        if len(tokens) >= self.n:  # a known text shorter than n is one "gram": found only if present whole
+            if self._short is None:
+                self._short = [g for g in self.grams if len(g) < self.n]
+            text = f" {' '.join(tokens)} "
+            for g in self._short:
+                if f" {' '.join(g)} " in text:
+                    for e in self.grams[g]:
+                        hits[e] = max(hits[e], 1)
+        best = max(hits, key=lambda e: hits[e] / self.counts[e], default=-1)
+        return (hits[best] / self.counts[best], best) if best >= 0 else (0.0, -1)
+
+
 class BenchmarkIndex:
     """Every benchmark prompt and solution, indexed for the three checks."""
 
@@ -97,39 +139,18 @@ class BenchmarkIndex:
         import numpy as np
         from scipy import sparse
 
-        self.n, self.code_n = ngram_size, code_ngram_size
-        self.entries: list[tuple[str, str]] = []  # (benchmark, task_id) of each prompt
-        self.gram_counts: list[int] = []
-        self.grams: dict[tuple[str, ...], list[int]] = defaultdict(list)
-        self.code_entries: list[tuple[str, str]] = []
-        self.code_counts: list[int] = []
-        self.code_grams: dict[tuple[str, ...], list[int]] = defaultdict(list)
-        seen_prompts, seen_code, docs = set(), set(), []
+        self.prompts, self.code = GramIndex(ngram_size), GramIndex(code_ngram_size)
+        docs = []
         self.benchmarks: dict[str, int] = defaultdict(int)
         for name, p in problems:
             self.benchmarks[name] += 1
             for text in (p.prompt, prose(p.prompt)):  # a code prompt also as its prose alone
                 words = prose_words(text)
-                if not words or (name, " ".join(words)) in seen_prompts:
-                    continue
-                seen_prompts.add((name, " ".join(words)))
-                grams = ngrams(words, self.n)
-                for g in grams:
-                    self.grams[g].append(len(self.entries))
-                self.gram_counts.append(len(grams))
-                self.entries.append((name, p.task_id))
-                docs.append(features(words))
+                if self.prompts.add(words, (name, p.task_id)):
+                    docs.append(features(words))
             tokens = code_tokens(p.canonical_solution)
-            if len(tokens) >= code_min_tokens and (name, " ".join(tokens)) not in seen_code:
-                seen_code.add((name, " ".join(tokens)))
-                grams = ngrams(tokens, self.code_n)
-                for g in grams:
-                    self.code_grams[g].append(len(self.code_entries))
-                self.code_counts.append(len(grams))
-                self.code_entries.append((name, p.task_id))
-        # Benchmark texts shorter than n words are one "gram" each: looked for as a whole.
-        self.short = {id(self.grams): [g for g in self.grams if len(g) < self.n],
-                      id(self.code_grams): [g for g in self.code_grams if len(g) < self.code_n]}
+            if len(tokens) >= code_min_tokens:
+                self.code.add(tokens, (name, p.task_id))
         df: dict[str, int] = defaultdict(int)
         for d in docs:
             for f in d:
@@ -161,20 +182,6 @@ class BenchmarkIndex:
                 raise ValueError(f"benchmarks: unknown {unknown}; registered benchmarks: {', '.join(known)}")
         wanted = set(benchmarks or ())
         return cls(((n, p) for n, p in benchmark_texts() if not wanted or n in wanted), **kwargs)
-
-    def _containment(self, tokens: list[str], n: int, index: dict, counts: list[int], entries: list) -> tuple[float, int]:
-        hits: dict[int, int] = defaultdict(int)
-        for g in ngrams(tokens, n):
-            for e in index.get(g, ()):
-                hits[e] += 1
-        if len(tokens) >= n:  # a benchmark text shorter than n is one "gram": found only if the record has it verbatim
-            text = " ".join(tokens)
-            for g in self.short[id(index)]:
-                if f" {' '.join(g)} " in f" {text} ":
-                    for e in index[g]:
-                        hits[e] = max(hits[e], 1)
-        best = max(hits, key=lambda e: hits[e] / counts[e], default=-1)
-        return (hits[best] / counts[best], best) if best >= 0 else (0.0, -1)
 
     def near_scores(self, texts: Sequence[str], combine: str = NEAR_COMBINE):
         """(best score, best prompt index) for each text, in sparse products. The score is the TF-IDF
@@ -211,16 +218,16 @@ class BenchmarkIndex:
     def scores(self, prompt: str, solution: str = "", near: tuple[float, int] | None = None) -> list[Match]:
         """The best match of each check (whatever its score)."""
         out = []
-        score, e = self._containment(prose_words(prompt), self.n, self.grams, self.gram_counts, self.entries)
+        score, e = self.prompts.containment(prose_words(prompt))
         if e >= 0:
-            out.append(Match(*self.entries[e], "ngram", round(score, 4)))
+            out.append(Match(*self.prompts.entries[e], "ngram", round(score, 4)))
         near = near if near is not None else self.near_scores([prompt])[0]
-        if self.entries:
-            out.append(Match(*self.entries[near[1]], "near", round(near[0], 4)))
+        if self.prompts.entries:
+            out.append(Match(*self.prompts.entries[near[1]], "near", round(near[0], 4)))
         if solution:
-            score, e = self._containment(code_tokens(solution), self.code_n, self.code_grams, self.code_counts, self.code_entries)
+            score, e = self.code.containment(code_tokens(solution))
             if e >= 0:
-                out.append(Match(*self.code_entries[e], "code_ngram", round(score, 4)))
+                out.append(Match(*self.code.entries[e], "code_ngram", round(score, 4)))
         return out
 
 
@@ -238,5 +245,5 @@ def record_texts(rec: dict) -> tuple[str, str]:
     return prompt, solution
 
 
-__all__ = ["PROMPT_FIELDS", "SOLUTION_FIELDS", "BenchmarkIndex", "Match", "code_tokens", "contamination", "features", "ngrams", "prose",
+__all__ = ["PROMPT_FIELDS", "SOLUTION_FIELDS", "BenchmarkIndex", "GramIndex", "Match", "code_tokens", "contamination", "features", "ngrams", "prose",
            "prose_words", "record_texts"]

@@ -48,7 +48,7 @@ class TeacherRecipe:
     n_evolve: int = 4000
     n_answer: int = 4000
     steps: int = 500
-    weak_steps: int = 150  # the "weak" teacher: the same run, stopped here
+    weak_steps: int = 300  # the "weak" teacher: the same run, stopped here (measured: ~10% of its solutions pass)
     batch_size: int = 24
     learning_rate: float = 5e-3
     warmup_steps: int = 20
@@ -78,6 +78,9 @@ def ensure_teacher(which: str = "strong", *, templates: Templates | None = None,
     if (root / "recipe.json").exists():  # written last: its presence means a complete build
         return root / which
     root.parent.mkdir(parents=True, exist_ok=True)
+    from rrtf.tiny import _remove_dead_builds  # the same cache rules as rrtf's tiny model: a killed build's leftovers go
+
+    _remove_dead_builds(root)
     tmp = root.parent / f".tmp-{root.name}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     if progress:
