@@ -71,8 +71,9 @@ def answer_stage(pool: list[Instruction], cfg, templates: Templates, models: Mod
                 store.write(Answer(id=key[0], teacher=key[1], response=text, solution=solution, tests=tests, entry_point=entry,
                                    problem=problem).to_record())
 
+            backend = models.get(spec)
             with tqdm(total=len(pool), initial=len(pool) - len(todo), desc=f"answer ({name})", unit="task", disable=not cfg.progress) as bar:
-                run_requests(models.get(spec), todo, params, store_answer, concurrency=cfg.concurrency, batch_size=cfg.batch_size,
+                run_requests(backend, todo, params, store_answer, concurrency=cfg.concurrency, batch_size=cfg.batch_size,
                              max_failed=cfg.max_failed_calls, stats=calls.setdefault(f"answer:{name}", CallStats()), bar=bar)
         ids = {task.id for task in pool}
         return [Answer.from_record(rec) for rec in store.records if rec["id"] in ids]

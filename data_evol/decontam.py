@@ -221,8 +221,8 @@ class BenchmarkIndex:
         score, e = self.prompts.containment(prose_words(prompt))
         if e >= 0:
             out.append(Match(*self.prompts.entries[e], "ngram", round(score, 4)))
-        near = near if near is not None else self.near_scores([prompt])[0]
-        if self.prompts.entries:
+        if prompt.strip() and self.prompts.entries:
+            near = near if near is not None else self.near_scores([prompt])[0]
             out.append(Match(*self.prompts.entries[near[1]], "near", round(near[0], 4)))
         if solution:
             score, e = self.code.containment(code_tokens(solution))

@@ -61,6 +61,7 @@ def _evolve_round(r: int, heads: dict[str, Instruction], store: JsonlStore, cfg,
     if not todo:
         return
     evolver = model_name(cfg.evolver)
+    backend = models.get(cfg.evolver)  # built (the default teacher: trained) before the progress bar starts
 
     def store_child(key, text: str) -> None:
         cid, parent, method = key
@@ -70,7 +71,7 @@ def _evolve_round(r: int, heads: dict[str, Instruction], store: JsonlStore, cfg,
 
     params = SamplingParams(temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens, seed=cfg.seed)
     with tqdm(total=len(heads), initial=len(heads) - len(todo), desc=f"evolve round {r}", unit="task", disable=not cfg.progress) as bar:
-        run_requests(models.get(cfg.evolver), todo, params, store_child, concurrency=cfg.concurrency, batch_size=cfg.batch_size,
+        run_requests(backend, todo, params, store_child, concurrency=cfg.concurrency, batch_size=cfg.batch_size,
                      max_failed=cfg.max_failed_calls, stats=stats, bar=bar)
 
 

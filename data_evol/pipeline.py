@@ -99,7 +99,9 @@ def run(cfg: EvolConfig, seeds: Any = None) -> dict[str, Any]:
             pool = _instructions(out / "deduped.jsonl")
             near = bench_index().near_scores([i.instruction for i in pool])
             kept_recs, removed = [], []
-            for task, nr in zip(pool, near):
+            from tqdm.auto import tqdm
+
+            for task, nr in tqdm(list(zip(pool, near)), desc="decontaminate", unit="task", disable=not cfg.progress):
                 hit = contamination(index.scores(task.instruction, task.reference_solution, near=nr), cfg)
                 if hit is None:
                     kept_recs.append(task.to_record())

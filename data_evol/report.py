@@ -37,7 +37,8 @@ def collect_stats(out: Path, cfg, templates) -> dict[str, Any]:
             teacher[name]["passed"] += bool(ok)
     tests = Counter()
     for rec in selected + rejected:
-        for k in ("tests_proposed", "tests_kept", "author_failed", "flaky", "entry_point_mismatch", "contaminated_answers"):
+        for k in ("tests_proposed", "tests_kept", "author_failed", "flaky", "contradicts_anchor", "entry_point_mismatch",
+                  "contaminated_answers"):
             tests[k] += rec.get(k, 0)
     decontam = _records(out / "decontam_removed.jsonl")
     lengths = defaultdict(list)
@@ -155,7 +156,8 @@ def write_report(out: Path, stats: dict) -> None:
         f"by {stats['decontamination']['by_method']}; checked against {stats['decontamination']['benchmarks_checked']} |",
         f"| answers | {stats['answers']} |",
         f"| tests | proposed {tests.get('tests_proposed', 0)}, kept {tests.get('tests_kept', 0)}, dropped because the author's solution "
-        f"failed {tests.get('author_failed', 0)}, flaky {tests.get('flaky', 0)}; answers naming another function "
+        f"failed {tests.get('author_failed', 0)}, flaky {tests.get('flaky', 0)}, contradicting the best teacher "
+        f"{tests.get('contradicts_anchor', 0)}; answers naming another function "
         f"{tests.get('entry_point_mismatch', 0)} |",
         f"| teacher pass rate (kept tests) | {stats['teacher_pass_rate']} |",
         f"| **problems.jsonl** | **{sel['kept']}** ({sel['evolved_kept']} evolved, {sel['seeds_kept']} seeds; "

@@ -19,9 +19,17 @@ SOURCE = "data_evol"
 
 
 def kept_tests(validation: dict) -> tuple[list[int], dict[str, int]]:
-    """Indices of the tests that survive, and counts of why the others did not."""
+    """Indices of the tests that survive, and counts of why the others did not.
+
+    A test goes when a solution's result on it changes between runs (`flaky`), when its author's own
+    solution fails it (`author_failed`), or when it contradicts the anchor (`contradicts_anchor`): the
+    highest-priority solution that passes every test its author wrote and kept. Teachers of
+    different quality disagree; the better one (listed first; a seed's own answer first of all)
+    decides, so a weak teacher's consistent but wrong tests cannot sink a right answer.
+    """
     tests, authors, results = validation["tests"], validation["authors"], validation["results"]
-    keep, counts = [], {"author_failed": 0, "flaky": 0}
+    counts = {"author_failed": 0, "flaky": 0, "contradicts_anchor": 0}
+    candidates = []
     for i, _ in enumerate(tests):
         runs_by_teacher = [[run[i] for run in runs if len(run) > i] for runs in results.values()]
         if any(len(set(r)) > 1 for r in runs_by_teacher):
@@ -31,7 +39,11 @@ def kept_tests(validation: dict) -> tuple[list[int], dict[str, int]]:
         if not author_runs or not all(author_runs):
             counts["author_failed"] += 1
             continue
-        keep.append(i)
+        candidates.append(i)
+    anchor = next((t for t in validation["solvers"] if any(authors[i] == t for i in candidates)
+                   and passes(validation, t, [i for i in candidates if authors[i] == t])), None)
+    keep = [i for i in candidates if anchor is None or passes(validation, anchor, [i])]
+    counts["contradicts_anchor"] = len(candidates) - len(keep)
     return keep, counts
 
 

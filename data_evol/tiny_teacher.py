@@ -55,7 +55,9 @@ class TeacherRecipe:
     seed: int = 0
 
     def key(self, templates: Templates) -> str:
-        spec = {**asdict(self), "build_version": BUILD_VERSION, "templates": templates.digest}
+        # The data generator's source too: a change to the task family rebuilds the teacher.
+        spec = {**asdict(self), "build_version": BUILD_VERSION, "templates": templates.digest,
+                "data": hashlib.sha256((Path(__file__).parent / "procedural.py").read_bytes()).hexdigest()}
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
 
 

@@ -69,7 +69,14 @@ def test_tests_failed_by_their_author_or_flaky_are_dropped():
                "b": [[True, True, True, False], [True, True, False, False]]}
     keep, counts = kept_tests(_validation(results))
     # test 1: author a fails it; test 2: b's result flips (flaky); test 3: author b fails it
-    assert keep == [0] and counts == {"author_failed": 2, "flaky": 1}
+    assert keep == [0] and counts == {"author_failed": 2, "flaky": 1, "contradicts_anchor": 0}
+
+
+def test_a_weak_teachers_consistent_wrong_tests_do_not_sink_the_better_answer():
+    # a (first: the better teacher) passes its own tests 0-1; b wrote tests 2-3, which its wrong solution passes and a fails
+    results = {"a": [[True, True, False, False]] * 2, "b": [[False, False, True, True]] * 2}
+    keep, counts = kept_tests(_validation(results, authors=("a", "a", "b", "b")))
+    assert keep == [0, 1] and counts["contradicts_anchor"] == 2
 
 
 def test_select_keeps_every_passing_teacher_in_priority_order():
@@ -83,8 +90,10 @@ def test_select_keeps_every_passing_teacher_in_priority_order():
     assert record["evol"]["method"] == "constraints" and record["evol"]["round"] == 1
     assert details["teacher_passed"] == {"a": True, "b": True, "c": False}
     assert select(task, _validation(results), answers, min_tests=5)[1] == "too_few_tests"
-    none_pass = {"a": [[True, True, True, False]] * 2, "b": [[False, True, True, True]] * 2}
-    assert select(task, _validation(none_pass, authors=("a", "b", "b", "b")), answers, min_tests=2)[1] == "no_passing_answer"
+    disagree = {"a": [[True, True, True, False]] * 2, "b": [[False, True, True, True]] * 2}
+    record, _, details = select(task, _validation(disagree, authors=("a", "b", "b", "b")), answers, min_tests=2)
+    assert [t["teacher"] for t in record["teacher_answers"]] == ["a"] and len(record["test_list"]) == 3  # a (first) decides
+    assert details["contradicts_anchor"] == 1
     assert select(task, _validation(results), answers, min_tests=3, contaminated=lambda s: "hit")[1] == "contaminated_solution"
 
 
@@ -115,6 +124,18 @@ def test_templates_file_errors_name_the_field(tmp_path):
                    "judge:\n  template: '{parent} {child}'\n")
     with pytest.raises(ValueError, match=r"evolve.methods.m|'template' must contain"):
         load_templates(bad)
+
+
+def test_config_from_yaml_and_flags(tmp_path):
+    from data_evol.config import EvolConfig, parse_args
+
+    path = tmp_path / "evol.yaml"
+    path.write_text("rounds: 4\nteachers: [default, 'openai-chat:http://h/v1#m']\nmin_tests: 2\n")
+    cfg = parse_args(EvolConfig, ["--config", str(path), "--min_tests", "5"])
+    assert (cfg.rounds, cfg.min_tests, cfg.teachers[1]) == (4, 5, "openai-chat:http://h/v1#m")
+    assert cfg.answer_max_new_tokens == 512 and parse_args(EvolConfig, []).answer_max_new_tokens == 192
+    with pytest.raises(ValueError, match="validate_runs"):
+        EvolConfig(validate_runs=1)
 
 
 def test_procedural_methods_and_reference_answers():
