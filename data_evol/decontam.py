@@ -183,8 +183,15 @@ class BenchmarkIndex:
         wanted = set(benchmarks or ())
         return cls(((n, p) for n, p in benchmark_texts() if not wanted or n in wanted), **kwargs)
 
-    def near_scores(self, texts: Sequence[str], combine: str = NEAR_COMBINE):
-        """(best score, best prompt index) for each text, in sparse products. The score is the TF-IDF
+    def near_scores(self, texts: Sequence[str], combine: str = NEAR_COMBINE, chunk: int = 2048):
+        """(best score, best prompt index) for each text (in chunks: the similarity block is dense)."""
+        out: list[tuple[float, int]] = []
+        for start in range(0, len(texts), chunk):
+            out += self._near_chunk(texts[start: start + chunk], combine)
+        return out
+
+    def _near_chunk(self, texts: Sequence[str], combine: str):
+        """One chunk of near_scores, in sparse products. The score is the TF-IDF
         cosine; `combine` also offers the weighted containment (the share of a benchmark prompt's
         TF-IDF mass present in the text) and their mean or geometric mean -- measured, none gave a
         better recall for the same false-positive rate (docs/data_evol.md)."""

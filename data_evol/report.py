@@ -97,9 +97,10 @@ def write_plots(out: Path, stats: dict) -> list[str]:
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
     elim = stats["elimination_reasons"]
     _bar(axes[0], list(elim), list(elim.values()), "Elimination (per evolution)")
-    filt = {**{f"dedup {k}": v for k, v in stats["dedupe"].items()},
-            **{f"decontam {k}": v for k, v in stats["decontamination"]["by_benchmark"].items()}}
-    _bar(axes[1], list(filt) or ["none"], list(filt.values()) or [0], "Dedup and decontamination removals", "#ef8a62")
+    filt = {"dedup exact": stats["dedupe"].get("exact", 0), "dedup near": stats["dedupe"].get("near", 0),
+            "decontaminated": stats["decontamination"]["removed"],
+            **{f"  {k}": v for k, v in stats["decontamination"]["by_benchmark"].items()}}
+    _bar(axes[1], list(filt), list(filt.values()), "Dedup and decontamination removals", "#ef8a62")
     rej = stats["select"]["rejected"]
     _bar(axes[2], ["kept", *rej], [stats["select"]["kept"], *rej.values()], "Validation and selection", "#4dac26")
     made.append(_save(fig, out / "filters.png", plt))

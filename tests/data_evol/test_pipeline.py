@@ -187,3 +187,17 @@ def test_non_json_replies_stop_the_job_with_the_reason(seeds_file, tmp_path):
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "requests in a row failed" in proc.stderr and "not JSON" in proc.stderr
     assert len(lines(tmp_path / "o" / "seeds.jsonl")) == 10
+
+
+@pytest.mark.slow
+def test_llm_equality_judge_is_asked_for_every_rule_survivor(served, chat_model, seeds_file, tmp_path):
+    base_url, model_dir = served
+    spec = f"transformers:{chat_model}"
+    cfg = EvolConfig(seeds=str(seeds_file), output_dir=str(tmp_path / "o"), evolver=spec, teachers=[spec], judge=f"openai-chat:{base_url}#{model_dir}",
+                     max_seeds=3, rounds=1, max_new_tokens=24, answer_max_new_tokens=16, num_threads=1, progress=False)
+    stats = run(cfg)
+    verdicts = lines(tmp_path / "o" / "eliminated.jsonl")
+    asked = [v for v in verdicts if "judge" in v]
+    assert len(verdicts) == 3 and stats["calls"]["judge"]["calls"] == len(asked) > 0
+    for v in asked:  # the tiny served model answers noise: "unclear" keeps the task, and is counted
+        assert v["kept"] == (v["reason"] == "") and (v["judge_unclear"] or v["reason"] in ("", "judge_equal"))
