@@ -131,11 +131,14 @@ tasks (`data_evol/procedural.py`: pipelines of rrtf's tiny-tasks operations, eac
 of that family). What it **shows**: every stage runs for real -- evolution through rrtf's generation
 layer with chat messages, the elimination rules, MinHash dedup, decontamination against every
 registered benchmark, answers with unit tests from two teachers of different quality, the sandbox
-dropping tests the teacher's own solution fails or that flip between runs, and selection -- and the
-result trains with `python -m rrtf.train --dataset problems.jsonl`. What it **cannot show**: the
-quality of LLM-evolved data. The tiny teacher only knows its own task family, its tests are often
-wrong (the sandbox drops them), and its seeds are rrtf's tiny tasks, so no real-world task and no
-benchmark leak is expected here (decontamination removing nothing is the expected result).
+dropping tests the teacher's own solution fails, that flip between runs or that contradict the
+better teacher, and selection -- and the result trains with `python -m rrtf.train --dataset
+problems.jsonl`. What it **cannot show**: the quality of LLM-evolved data. The tiny teacher only
+knows its own task family; many of its evolutions are garbled and most of its tests are wrong, so
+few evolved tasks survive, and a survivor's tests prove only that its solution agrees with them, not
+that both match the wording of the task (a real teacher, or `--judge`, is what that needs). Its seeds
+are rrtf's tiny tasks, so no real benchmark leak is expected: what decontamination removes here is a
+lexical coincidence, listed in decontam_removed.jsonl.
 """
 
 
