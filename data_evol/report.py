@@ -136,7 +136,7 @@ better teacher, and selection -- and the result trains with `python -m rrtf.trai
 problems.jsonl`. What it **cannot show**: the quality of LLM-evolved data. The tiny teacher only
 knows its own task family; many of its evolutions are garbled and most of its tests are wrong, so
 few evolved tasks survive, and a survivor's tests prove only that its solution agrees with them, not
-that both match the wording of the task (a real teacher, or `--judge`, is what that needs). Its seeds
+that both match the wording of the task (that needs teachers that understand it). Its seeds
 are rrtf's tiny tasks, so no real benchmark leak is expected: what decontamination removes here is a
 lexical coincidence, listed in decontam_removed.jsonl.
 """
