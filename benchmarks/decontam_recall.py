@@ -3,8 +3,8 @@
     python benchmarks/decontam_recall.py            # prints a table, writes benchmarks/results/decontam_recall.json
 
 The index is what `python -m data_evol` uses (`BenchmarkIndex` over `rrtf.datasets.benchmark_texts()`),
-plus, for measurement only, HumanEval+, MBPP+ and LeetCode read from /work/shared/data (or
-$RRTF_SHARED_DATA) when they are not registered yet. Plants, per benchmark problem (programmatic:
+plus, for measurement only, HumanEval+, MBPP+ and LeetCode read from data/ (or the shared data
+folder, $RRTF_SHARED_DATA) when they are not registered yet. Plants, per benchmark problem (programmatic:
 no LLM exists here to paraphrase):
   verbatim  the prompt inside an instruction wrapper;
   light     synonyms for ~30% of the common words, the function renamed;
@@ -48,10 +48,11 @@ SYNONYMS = {
 def extra_benchmarks() -> list[tuple[str, Problem]]:
     """HumanEval+, MBPP+, LeetCode texts (prompt and solution), for benchmarks not registered yet."""
     out = []
-    files = {"humaneval+": SHARED / "evalplus/HumanEvalPlus.jsonl.gz", "mbpp+": SHARED / "evalplus/MbppPlus.jsonl.gz",
-             "leetcode": SHARED / "leetcode/LeetCodeDataset-v0.3.1-test.jsonl.gz"}
-    for name, path in files.items():
-        if not path.exists():
+    files = {"humaneval+": "evalplus/HumanEvalPlus.jsonl.gz", "mbpp+": "evalplus/MbppPlus.jsonl.gz",
+             "leetcode": "leetcode/LeetCodeDataset-v0.3.1-test.jsonl.gz"}
+    for name, rel in files.items():
+        path = next((d / rel for d in (REPO / "data", SHARED) if (d / rel).exists()), None)
+        if path is None:
             continue
         with gzip.open(path, "rt") as fh:
             for line in fh:

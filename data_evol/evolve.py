@@ -77,17 +77,18 @@ def _evolve_round(r: int, heads: dict[str, Instruction], store: JsonlStore, cfg,
 
 def _eliminate_round(r: int, children: list[Instruction], by_id: dict[str, Instruction], store: JsonlStore, cfg,
                      templates: Templates, models: ModelPool, stats: CallStats) -> None:
-    ask_judge = []
+    ask_judge, decided = [], []
     for child in children:
         if child.id in store.done:
             continue
         reason = elimination_reason(child.instruction, by_id[child.parent_id].instruction, leak_phrases=templates.leak_phrases,
                                     min_words=cfg.min_words, max_words=cfg.max_words, sorry_max_words=cfg.sorry_max_words)
         if reason or not cfg.judge:
-            store.write({"id": child.id, "round": r, "method": child.method, "kept": not reason, "reason": reason})
+            decided.append({"id": child.id, "round": r, "method": child.method, "kept": not reason, "reason": reason})
         else:
             messages = templates.judge_messages(by_id[child.parent_id].instruction, child.instruction)
             ask_judge.append((child, GenerationRequest(messages=messages, key=f"judge/{child.id}")))
+    store.write_many(decided)  # the rules are one unit of work (no calls): one write, one fsync
     if not ask_judge:
         return
 
