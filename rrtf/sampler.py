@@ -28,7 +28,7 @@ Each batch's candidates are appended in one write (sandbox.store); a rerun skips
 candidates are all there. Teachers run before the student, so a bad teacher fails before the long part.
 
 Data parallel (TRL PR #2824: processes must not sample the same candidates): process p takes
-problems p, p + W, ... and writes its own file `STEM.rank{p}.jsonl` (no two processes append to one
+problems p, p + W, ... and writes its own file `STEM.process{p}.jsonl` (no two processes append to one
 file); `read_candidates(out_path)` merges them after a barrier.
 """
 from __future__ import annotations
@@ -187,7 +187,7 @@ def shard(problems: Sequence[Problem], process_index: int, num_processes: int) -
 
 def shard_path(out_path: str | os.PathLike, process_index: int, num_processes: int) -> Path:
     out_path = Path(out_path)
-    return out_path if num_processes == 1 else out_path.with_name(f"{out_path.stem}.rank{process_index}{out_path.suffix}")
+    return out_path if num_processes == 1 else out_path.with_name(f"{out_path.stem}.process{process_index}{out_path.suffix}")
 
 
 def candidate_key(rec: dict) -> tuple[int, str, int]:
@@ -198,7 +198,7 @@ def read_candidates(out_path: str | os.PathLike, *, round: int | None = None) ->
     """All candidates in `out_path` and its per-process files, without duplicates (safe while other
     processes still write: their torn last lines are ignored, not truncated)."""
     out_path = Path(out_path)
-    paths = [out_path, *sorted(out_path.parent.glob(f"{out_path.stem}.rank*{out_path.suffix}"))]
+    paths = [out_path, *sorted(out_path.parent.glob(f"{out_path.stem}.process*{out_path.suffix}"))]
     records = read_store(paths, candidate_key, parse=Candidate.from_record)
     cands = [Candidate.from_record(r, where=str(out_path)) for r in records]
     return sorted((c for c in cands if round is None or c.round == round), key=lambda c: (c.round, c.task_id, c.index))

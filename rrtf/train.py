@@ -6,7 +6,7 @@ writes to outputs/rrtf-default (another configuration gets a directory named by 
     run_identity.json, state.json        what the run is, and which rounds are done
     eval_before.json / eval_after.json   held-out results (+ .samples.jsonl, resumable)
     round{r}/candidates*.jsonl           sampled candidates (one file per process)
-    round{r}/verdicts.rank{k}.jsonl      sandbox verdicts, keyed by the hash of the judged code
+    round{r}/verdicts.process{k}.jsonl      sandbox verdicts, keyed by the hash of the judged code
     round{r}/ranked.jsonl                RankedGroup records: the training data of the round
     round{r}/checkpoints/                Trainer checkpoints
     round{r}/model/                      the student after the round (as its tuning method saves it)
@@ -175,11 +175,11 @@ class Run:
             cfg = SamplerConfig.from_config(self.config, progress=self.progress)
             mine = sample(problems, student(), cfg.teachers, cfg, rd / "candidates.jsonl", round=r,
                           process_index=self.state.process_index, num_processes=self.state.num_processes)
-            judge(problems, mine, sandbox, rd / f"verdicts.rank{self.state.process_index}.jsonl", progress=self.progress)
+            judge(problems, mine, sandbox, rd / f"verdicts.process{self.state.process_index}.jsonl", progress=self.progress)
             self.state.wait_for_everyone()
             if self.state.is_main_process:
                 candidates = read_candidates(rd / "candidates.jsonl", round=r)
-                verdicts = align_verdicts(candidates, read_verdicts(sorted(rd.glob("verdicts.rank*.jsonl"))))
+                verdicts = align_verdicts(candidates, read_verdicts(sorted(rd.glob("verdicts.process*.jsonl"))))
                 groups, rank_stats = rank_groups(problems, candidates, verdicts, RankerConfig.from_config(self.config))
                 print(rank_stats.summary())
                 write_jsonl(ranked_path, [g.to_record() for g in groups])
@@ -296,7 +296,7 @@ def run(config: RRTFConfig) -> dict[str, Any]:
         "model": base, "dataset": config.dataset, "train_problems": len(train_problems),
         "eval_dataset": next(iter(eval_problems), None), "eval_problems": sum(map(len, eval_problems.values())),
         "rank_loss": config.rank_loss, "rounds": config.rounds, "tuning_method": config.tuning_method, "backend": config.backend,
-        "eval_before": before, "eval_after": after, "verdicts": verdicts, "rank_fingerprints": prints,
+        "eval_before": before, "eval_after": after, "verdicts": verdicts, "process_fingerprints": prints,
         "world_size": runner.state.num_processes, "wall_time_s": time.time() - start,
     }
     if runner.state.is_main_process:

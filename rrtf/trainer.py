@@ -104,7 +104,7 @@ class RRTFTrainer(Trainer):
             sft_weight=self.args.sft_weight,
         )
         mode = "train" if model.training else "eval"
-        # gather across processes here (every rank runs compute_loss in lockstep), average at log time
+        # gather across processes here (every process runs compute_loss in lockstep), average at log time
         values = self.accelerator.gather(torch.stack([parts[k].float() for k in sorted(parts)]).unsqueeze(0))
         for k, column in zip(sorted(parts), values.T):
             self._metrics[mode][k].extend(column.tolist())

@@ -62,10 +62,10 @@ def test_two_processes_train_the_same_model(tiny_model, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["world_size"] == 2
-    fingerprints = metrics["rank_fingerprints"]
+    fingerprints = metrics["process_fingerprints"]
     assert len(fingerprints) == 2 and fingerprints[0] == fingerprints[1], fingerprints
     # each rank sampled its own share of the prompts (TRL PR #2824: no duplicated work, distinct seeds)
-    shards = [{json.loads(line)["task_id"] for line in (out / "round0" / f"candidates.rank{r}.jsonl").read_text().splitlines()}
+    shards = [{json.loads(line)["task_id"] for line in (out / "round0" / f"candidates.process{r}.jsonl").read_text().splitlines()}
               for r in (0, 1)]
     assert shards[0] and shards[1] and not shards[0] & shards[1]
 
