@@ -9,8 +9,9 @@ is its own: on CPU the peak resident set size during the timed steps (VmHWM afte
 /proc/self/clear_refs), on CUDA torch.cuda.max_memory_allocated. The children run round-robin for
 --rounds rounds, so a load change on a shared machine hits every configuration alike. On CPU a step's
 cost is the process's CPU time (one thread: other jobs on the machine barely change it, where they
-double the wall time); on CUDA the fastest synchronised wall time. Wall times are in the JSON too. Examples are SFT pairs (the official setting): a prompt of --prompt-tokens
-(varying by +-25% so the batch is padded) and an answer of --response-tokens, random token ids.
+double the wall time); on CUDA the fastest synchronised wall time. Wall times are in the JSON too.
+Examples are SFT pairs (the official setting): a prompt of --prompt-tokens (varying by +-25% so the
+batch is padded) and an answer of --response-tokens, random token ids.
 
     python benchmarks/bitune_cost.py                        # a small GPTBigCode (4 layers, 256 wide), CPU
     python benchmarks/bitune_cost.py --size starcoderbase-1b --device cuda
