@@ -266,10 +266,12 @@ def run(config: RRTFConfig) -> dict[str, Any]:
 
     workers = config.sandbox_workers
     with Sandbox(SandboxConfig(**({"workers": workers} if workers else {}))) as sandbox:
-        before_model = model
-        if done and read_state(runner.path("eval_before.json")) is None:
-            before_model = load_model(base, dtype=torch.float32)  # "before" is the base model, not the resumed one
+        before_model = method.generation_model(model)
+        if (done or not method.identity_at_init) and read_state(runner.path("eval_before.json")) is None:
+            # "before" is the base model: not the resumed one, nor one the method changed before training
+            before_model = load_model(base, dtype=torch.float32).to(next(model.parameters()).device)
         before = runner.evaluate("eval_before", before_model, tokenizer, eval_problems, sandbox)
+        del before_model
         log_history: list[dict] = []
         verdicts: dict[str, dict[str, int]] = {}
         for r in range(config.rounds):
@@ -287,7 +289,7 @@ def run(config: RRTFConfig) -> dict[str, Any]:
                 runner.mark_round_done(r, history)
             for source, counts in stats.get("statuses", {}).items():
                 verdicts[f"round {r} {source}"] = counts
-        after = runner.evaluate("eval_after", model, tokenizer, eval_problems, sandbox)
+        after = runner.evaluate("eval_after", method.generation_model(model), tokenizer, eval_problems, sandbox)
 
     prints = gather_object([weights_fingerprint(model)])
     metrics = {

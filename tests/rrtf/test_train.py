@@ -3,16 +3,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
-from testkit import REPO
+from testkit import REPO, kill_when
 
 # Small enough to run in seconds on 2 cores; real sampling, judging, ranking and training all the same.
 SMALL = ["--max_problems", "6", "--eval_max_problems", "4", "--num_samples", "2", "--max_new_tokens", "12",
@@ -81,15 +79,8 @@ def test_killed_training_resumes_from_its_checkpoint(tiny_model, tmp_path):
     assert ref.returncode == 0, ref.stderr[-3000:]
 
     out = tmp_path / "killed"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(train_cmd(*common, "--output_dir", str(out)), cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     ckpt = out / "round0" / "checkpoints" / "checkpoint-8"
-    deadline = time.time() + 240
-    while not (ckpt / "trainer_state.json").exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_when(train_cmd(*common, "--output_dir", str(out)), ckpt / "trainer_state.json", timeout=240)
     assert (ckpt / "trainer_state.json").exists(), "the run never reached its checkpoint"
     assert not (out / "metrics.json").exists(), "the run finished before it could be killed"
 

@@ -100,8 +100,8 @@ def test_lora_trains_only_adapters_and_saves_an_adapter(model_dir, tok, tmp_path
     trainer = build_trainer(model, tok, cfg, groups)
     trainable = [n for n, p in trainer.model.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in n for n in trainable)
-    # all linear layers of the block by default (not the tied output head)
-    assert {n.split(".")[-4] for n in trainable if "lora_A" in n} == {"c_attn", "c_proj", "c_fc"}
+    # Astraios' StarCoder targets by default: c_attn and c_proj (attention output and mlp.c_proj), not c_fc
+    assert {".".join(n.split(".")[-5:-3]) for n in trainable if "lora_A" in n} == {"attn.c_attn", "attn.c_proj", "mlp.c_proj"}
     lora_before = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if "lora_B" in n}
     trainer.train()
     changed = [n for n, p in trainer.model.named_parameters() if "lora_B" in n and not torch.equal(p, lora_before[n])]
