@@ -100,12 +100,15 @@ def python_executable() -> str:
 def bwrap_argv(*, work_dir: str = "/work", tmpfs_mb: int = 256, extra_ro_binds: list[str] | tuple = (),
                caps: tuple[str, ...] = ("CAP_SETUID", "CAP_SETGID"), env: dict[str, str] | None = None,
                files: dict[str, int] | None = None, dirs: list[str] | tuple = (),
-               bind_python: bool = False, work_perms: str = "1777") -> list[str]:
+               bind_python: bool = False, work_perms: str = "1777", bind_to: dict[str, str] | None = None,
+               empty_dirs: list[str] | tuple = (), seccomp_fd: int | None = None) -> list[str]:
     """The bwrap prefix: read-only system dirs, fresh namespaces (no network), a private tmpfs at
     `work_dir` (size-capped, `work_perms`: world-writable by default, the program's only writable
     place), a cleared environment, and only `caps` kept for the sandbox's root (the command drops
     to an unprivileged uid). `files` maps a destination path to an fd whose content bwrap copies
-    there; `dirs` are created (world-writable) in the work dir first."""
+    there; `dirs` are created (world-writable) in the work dir first. `bind_to` maps host paths to
+    sandbox paths (read-only), `empty_dirs` are created empty and read-only for everyone, and
+    `seccomp_fd` holds the filter every process of the sandbox runs under (sandbox/seccomp.py)."""
     argv = ["bwrap"]
     for d in SYSTEM_DIRS:
         if os.path.islink(d):
@@ -134,6 +137,10 @@ def bwrap_argv(*, work_dir: str = "/work", tmpfs_mb: int = 256, extra_ro_binds: 
         path = os.path.realpath(path)
         if not any(path == d or path.startswith(d + "/") for d in SYSTEM_DIRS if not os.path.islink(d)):
             argv += parents(path) + ["--ro-bind", path, path]
+    for src, dest in (bind_to or {}).items():
+        argv += parents(dest) + ["--ro-bind", src, dest]
+    for path in empty_dirs:
+        argv += parents(path) + ["--perms", "0555", "--dir", path]
     argv += ["--proc", "/proc", "--dev", "/dev",
              "--perms", "0755", "--size", str(64 << 20), "--tmpfs", "/tmp",
              "--perms", work_perms, "--size", str(tmpfs_mb << 20), "--tmpfs", work_dir]
@@ -147,6 +154,8 @@ def bwrap_argv(*, work_dir: str = "/work", tmpfs_mb: int = 256, extra_ro_binds: 
         argv += ["--cap-add", cap]
     for key, value in {"PATH": SANDBOX_PATH, "HOME": work_dir, "LANG": "C.UTF-8", **(env or {})}.items():
         argv += ["--setenv", key, value]
+    if seccomp_fd is not None:
+        argv += ["--seccomp", str(seccomp_fd)]
     return argv
 
 

@@ -103,8 +103,9 @@ def probe():
 import os, signal
 def probe():
     hit = []
+    # getppid() is 0 here: the parent is outside the candidate's PID namespace
     for pid in [os.getppid(), 1] + [int(p) for p in os.listdir("/proc") if p.isdigit()]:
-        if pid == os.getpid():
+        if pid in (0, os.getpid()):
             continue
         try:
             os.kill(pid, 0)

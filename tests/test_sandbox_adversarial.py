@@ -219,7 +219,8 @@ def test_lost_harness_keeps_reported_cases_and_fails_the_rest():
         v = sb.check(problem, GOOD)
         assert (v.status, v.passed_tests, v.total_tests) == (Status.PARTIAL, 1, 2), v
         assert v.reason.startswith("harness_lost") and v.tests[1].error.startswith("harness_lost")
-        assert sb.workers[0].restarts == 1
+        # Only that job's harness was lost: the worker, with a fresh harness per job, carries on.
+        assert sb.workers[0].restarts == 0
         assert_pool_healthy(sb)
 
 

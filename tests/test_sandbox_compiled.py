@@ -11,10 +11,10 @@ import shutil
 import pytest
 
 from sandbox import Sandbox, SandboxConfig
-from sandbox.compiled import check_compiled, normalise_output
-from sandbox.cpp import rewrite_test as cpp_rewrite
+from sandbox.compiled.judge import check_compiled, normalise_output
+from sandbox.compiled.cppsrc import rewrite_test as cpp_rewrite
 from rrtf.datasets.humanevalpack import load_humanevalpack
-from sandbox.java import rewrite_test as java_rewrite
+from sandbox.compiled.javasrc import rewrite_test as java_rewrite
 from sandbox.records import IOCase, Problem, Status
 
 needs_java = pytest.mark.skipif(shutil.which("javac") is None, reason="JDK not installed")

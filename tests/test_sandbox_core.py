@@ -12,9 +12,13 @@ from sandbox import Problem, Sandbox, SandboxConfig, Status
 from rrtf.datasets.humaneval import load_humaneval
 from rrtf.datasets.humanevalpack import load_humanevalpack
 from rrtf.datasets.mbpp import load_mbpp
-from sandbox.harness import Plan, PlanError, build_plan, make_verdict
 from sandbox.isolation import IsolationError, Limits, detect_isolation, require_isolation, run_isolated
-from sandbox.zygote import literal, normalize_output, to_text
+from sandbox.languages import PlanError
+from sandbox.languages.python import build_plan
+from sandbox.verdicts import Tally, make_verdict
+from sandbox.worker.plaindata import encode as to_text
+from sandbox.worker.plaindata import literal
+from sandbox.worker.stdio import normalize_output
 
 ADD_TEST = "def check(candidate):\n    assert candidate(1, 2) == 3\n    assert candidate(2, 2) == 4\n    assert candidate(-1, 1) == 0\n"
 
@@ -75,12 +79,13 @@ def test_all_humaneval_tests_split_into_real_cases():
 
 # --------------------------------------------------------------------------- status rules (pure)
 
-PLAN3 = Plan("function", ["a", "b", "c"])
-PROBLEM = Problem(task_id="t", prompt="", test="x")
-
-
 def verdict(*msgs, lost=""):
-    return make_verdict(PROBLEM, 0, PLAN3, {"messages": list(msgs), "lost": lost}, isolation="bwrap")
+    tally = Tally(3)
+    for msg in msgs:
+        tally.absorb(msg)
+    if lost:
+        tally.lose(lost)
+    return make_verdict("t", 0, ["a", "b", "c"], tally, isolation="bwrap")
 
 
 def case(i, error=None):

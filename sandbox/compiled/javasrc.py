@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import shlex
 
-from sandbox.clike import match_bracket, split_top_level
+from sandbox.compiled.clike import match_bracket, split_top_level
 
 MAIN_RE = re.compile(r"(public\s+)?static\s+void\s+main\s*\([^)]*\)\s*(throws\s+[\w.,\s]+)?\{")
 LIST_RE = re.compile(r"List\s*<\s*Boolean\s*>\s+(\w+)\s*=\s*Arrays\s*\.\s*asList\s*\(")

@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sandbox import cpp, java, javac_server
+from sandbox.compiled import cppsrc as cpp, javac_server, javasrc as java
 from sandbox.config import SandboxConfig
 from sandbox.isolation import Limits, require_isolation, run_isolated
 from sandbox.records import Problem, Status, TestResult, Verdict

@@ -15,7 +15,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from sandbox.clike import match_bracket, split_statements, strip_comments
+from sandbox.compiled.clike import match_bracket, split_statements, strip_comments
 from sandbox.toolcache import build_once
 
 MAIN_RE = re.compile(r"\bint\s+main\s*\([^)]*\)\s*\{")

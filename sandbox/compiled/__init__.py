@@ -1,0 +1,1 @@
+"""Compiled languages (Java, C++): one fresh isolated run per sample."""
