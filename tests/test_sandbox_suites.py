@@ -11,10 +11,10 @@ import time
 
 import pytest
 
-from sandbox import Sandbox, SandboxConfig, Status
 from rrtf.datasets.humaneval import load_humaneval
 from rrtf.datasets.humanevalpack import load_humanevalpack
 from rrtf.datasets.mbpp import load_mbpp
+from sandbox import Sandbox, SandboxConfig, Status
 
 # MBPP test split (500): canonical solutions that fail, and why (task id -> expected reason).
 # None besides MBPP_SLOW. (MBPP/367 is the one whose asserts need test_setup_code, run after the
