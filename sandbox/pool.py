@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import queue
+import secrets
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -40,8 +41,6 @@ class Sandbox:
         self.workers = [Worker(self.config, self.isolation, i) for i in range(max(1, self.config.workers))]
         self._jobs: queue.Queue = queue.Queue()
         self._threads: list[threading.Thread] = []
-        self._next_id = 0
-        self._lock = threading.Lock()
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> Sandbox:
@@ -129,9 +128,7 @@ class Sandbox:
                 out.put(lang.judge(problem, completion, index, self.config))
                 return
             job, names = lang.prepare(problem, completion, self.config)
-            with self._lock:
-                self._next_id += 1
-                job["id"] = self._next_id
+            job["id"] = secrets.token_hex(16)  # unguessable: no other job's harness can report for it
             pending = Pending(job, names, item)
             try:
                 pending.ordinal = worker.submit(job)

@@ -129,3 +129,41 @@ def test_a_tainted_harness_does_not_judge_the_next_job(sandbox):
     assert [v.status for v in later] == [Status.PARTIAL] * 4, later
     assert all(v.passed_tests == 0 for v in later)
     assert sandbox.check(ADD, GOOD).passed
+
+
+# Trusted test code playing a compromised harness that reaches for later jobs: it reads whatever it
+# can from every pipe it holds (the next job, if it were there) and writes, to every pipe, frames
+# claiming "all passed" for the next few hundred job ids.
+REACH = Problem(task_id="t/reach", prompt="", entry_point="add", test='''
+import json, os, stat
+def check(candidate):
+    forged = b""
+    for job_id in range(1, 400):
+        for frame in ({"id": job_id, "msgs": [{"case": c, "passed": True, "error": ""} for c in range(4)] + [{"end": True}]},
+                      {"id": job_id, "done": True, "duration_s": 0.0}):
+            data = json.dumps(frame).encode()
+            forged += len(data).to_bytes(4, "big") + data
+    for fd in range(3, 256):
+        try:
+            if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+                continue
+            os.set_blocking(fd, False)
+            try:
+                os.read(fd, 1 << 20)
+            except OSError:
+                pass
+            os.set_blocking(fd, True)
+            os.write(fd, forged)
+        except OSError:
+            pass
+    assert candidate(1, 2) == 3
+''')
+
+
+def test_a_tainted_harness_cannot_reach_later_jobs():
+    with Sandbox(SandboxConfig(workers=1, timeout_s=2.0, program_timeout_s=6.0)) as sb:
+        items = [(REACH, GOOD, 0)] + [(ADD, WRONG, i) for i in range(1, 5)] + [(ADD, GOOD, 5)]
+        verdicts = {v.sample_index: v for v in sb.check_many(items)}
+        assert len(verdicts) == 6
+        assert [verdicts[i].passed for i in range(1, 5)] == [False] * 4, verdicts
+        assert verdicts[5].passed

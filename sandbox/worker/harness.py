@@ -261,13 +261,11 @@ class Harness:
         if time.monotonic() >= self.program_deadline:
             raise CaseTimeout("timeout (program time limit)")
         kwargs = dict(kwargs or {})
-        try:
+        try:  # encode() checks that the text parses, as the candidate will parse it
             if req["op"] == "call":
-                req["args"], req["kwargs"] = encode(tuple(args)), encode(kwargs)
-                literal(req["args"], ANY_REF), literal(req["kwargs"], ANY_REF)
+                req["args"], req["kwargs"] = encode(tuple(args), ANY_REF), encode(kwargs, ANY_REF)
             elif req["op"] == "setattr":
-                req["value"] = encode(value)
-                literal(req["value"], ANY_REF)
+                req["value"] = encode(value, ANY_REF)
         except ValueError:
             raise CandidateError("argument is not plain data and cannot be passed to the program") from None
         proc = self.ensure_candidate()

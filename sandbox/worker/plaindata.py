@@ -30,6 +30,7 @@ _CONSTANTS = {"inf": float("inf"), "nan": float("nan"), "True": True, "False": F
 _CONTAINERS = {"set": set, "frozenset": frozenset, "Counter": collections.Counter,
                "OrderedDict": collections.OrderedDict, "deque": collections.deque}
 _ATOMS = (str, bytes, float, complex, bool, type(None))
+_REPR_FIRST = frozenset({int, str, bytes, float, complex, bool, type(None), list, tuple, dict, set, frozenset})
 
 
 # --------------------------------------------------------------------------- parsing
@@ -115,9 +116,20 @@ def _container(node, refs):
 
 # --------------------------------------------------------------------------- writing
 
-def encode(value) -> str:
-    """Literal text for `value`; ValueError if it is not plain data (after turning common container
-    subclasses and lazy iterables into what they compare equal to)."""
+def encode(value, refs: dict | None = None) -> str:
+    """Literal text for `value` that `literal` accepts; ValueError if it is not plain data (after
+    turning common container subclasses and lazy iterables into what they compare equal to).
+
+    `repr` first, at C speed, for the common case; the text is then checked by parsing it, as the
+    receiving side will (`refs`: which handles are known). Values repr cannot write as plain data
+    (type objects, integers too big for decimal, a namedtuple, ...) take the slower encoder."""
+    try:
+        text = repr(value) if type(value) in _REPR_FIRST else None
+        if text is not None and len(text) <= MAX_TEXT:
+            literal(text, refs)
+            return text
+    except (ValueError, RecursionError):
+        pass
     try:
         text = _enc(value)
     except RecursionError:

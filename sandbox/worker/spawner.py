@@ -35,6 +35,7 @@ from .candidate import standby_main
 UID_RANGE = (200_000, 2_000_000)  # candidate uids: no real account, no clash with the harness's
 MAX_LIVE = 4  # candidates alive at once per worker (a harness needs one, plus one being cleaned up)
 INODES = 200_000  # per candidate tmpfs
+REAP = b'{"reap": true}'
 
 
 @dataclass
@@ -170,9 +171,13 @@ class Spawner:
                         os._exit(0)  # the zygote is gone
                     if len(fds) >= 4:
                         self.assign(msg, fds)
-                    else:
-                        for f in fds:
-                            os.close(f)
+                        continue
+                    for f in fds:
+                        os.close(f)
+                    if msg == REAP:  # a harness ended: so does every candidate it started
+                        for child in list(self.children.values()):
+                            if child.lifeline >= 0:
+                                self.lifeline_cut(child)
                 elif fd in lifelines:
                     self.lifeline_cut(lifelines[fd])
             self.reap()

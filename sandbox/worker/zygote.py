@@ -31,7 +31,7 @@ import sys
 from . import linux
 from .failures import CaseTimeout, describe_status
 from .job import run_job
-from .protocol import JOB_LIMIT, ProtocolError, recv_frame, send_frame
+from .protocol import HEADER, JOB_LIMIT, ProtocolError, recv_frame, send_frame, write_all
 from .spawner import spawner_main
 from .testns import TEST_MODULES
 
@@ -105,8 +105,9 @@ def become_harness(empty_dir: str) -> None:
         os.setuid(random.randint(*HARNESS_UIDS))  # clears all capabilities
     linux.set_not_dumpable()
     os.chdir(empty_dir)
+    # RLIMIT_NPROC 1: its uid is its own, so it cannot fork -- nothing of it outlives its job.
     for limit, value in ((resource.RLIMIT_AS, HARNESS_MEMORY), (resource.RLIMIT_CPU, HARNESS_CPU_S),
-                         (resource.RLIMIT_CORE, 0)):
+                         (resource.RLIMIT_CORE, 0), (resource.RLIMIT_NPROC, 1)):
         try:
             resource.setrlimit(limit, (value, value))
         except (ValueError, OSError):
@@ -119,20 +120,18 @@ def _alarm(signum, frame):
     raise CaseTimeout("timeout")
 
 
-def harness_main(go: int, host_in: int, host_out: int, spawner: socket.socket, empty_dir: str) -> None:
-    """A forked harness: wait for "go", read one job from the host, judge it, exit. Never returns."""
+def harness_main(job_fd: int, host_out: int, spawner: socket.socket, empty_dir: str) -> None:
+    """A forked harness: read its one job from its private pipe, judge it, exit. Never returns."""
     code = 1
     try:
         become_harness(empty_dir)
-        if not os.read(go, 1):
-            os._exit(EXIT_EOF)
-        os.close(go)
         try:
-            job = recv_frame(host_in, JOB_LIMIT)
+            job = recv_frame(job_fd, JOB_LIMIT)
         except ProtocolError:
             os._exit(2)
         if job is None:
             os._exit(EXIT_EOF)
+        os.close(job_fd)
         run_job(job, host_out, spawner)
         code = EXIT_DONE
     except BaseException:  # the host sees no "done": the job is lost, never passed
@@ -164,30 +163,63 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _fork_harness(host_in: int, host_out: int, spawner: socket.socket, empty_dir: str) -> tuple[int, int]:
-    go_r, go_w = os.pipe()
+    job_r, job_w = os.pipe()
     pid = os.fork()
     if pid == 0:
-        os.close(go_w)
-        harness_main(go_r, host_in, host_out, spawner, empty_dir)
-    os.close(go_r)
-    return pid, go_w
+        os.close(job_w)
+        os.close(host_in)  # a harness reads its own job only: never the host's pipe of later ones
+        harness_main(job_r, host_out, spawner, empty_dir)
+    os.close(job_r)
+    return pid, job_w
+
+
+def _pass_job(host_in: int, job_w: int, devnull: int) -> bool | None:
+    """Move the next job frame from the host's pipe into a harness's private pipe, without the
+    zygote ever holding its content (splice: kernel to kernel). None at EOF; False if the harness
+    died before reading it all (the rest is discarded)."""
+    head = b""
+    while len(head) < HEADER.size:
+        chunk = os.read(host_in, HEADER.size - len(head))
+        if not chunk:
+            return None
+        head += chunk
+    (n,) = HEADER.unpack(head)
+    if n > JOB_LIMIT:
+        os._exit(1)  # the host never sends this: the stream is broken, the host restarts us
+    alive = True
+    try:
+        write_all(job_w, head)
+    except OSError:
+        alive = False
+    while n:
+        if alive:
+            try:
+                moved = os.splice(host_in, job_w, n)
+            except OSError:
+                alive = False
+                continue
+        else:
+            moved = os.splice(host_in, devnull, n)
+        if not moved:
+            return None
+        n -= moved
+    return alive
 
 
 def serve(host_in: int, host_out: int, spawner: socket.socket, empty_dir: str) -> None:
     ordinal = 0
+    devnull = os.open(os.devnull, os.O_WRONLY)
     upcoming = _fork_harness(host_in, host_out, spawner, empty_dir)
     while True:
-        pid, go = upcoming
+        pid, job_w = upcoming
+        passed = _pass_job(host_in, job_w, devnull)
+        os.close(job_w)
+        if passed is None:
+            os._exit(0)  # the host closed the pipe: the worker is being stopped
         ordinal += 1
-        try:
-            os.write(go, b"g")
-        except OSError:
-            pass  # it died before its job: reported below like any other harness death
-        os.close(go)
-        upcoming = _fork_harness(host_in, host_out, spawner, empty_dir)
+        upcoming = _fork_harness(host_in, host_out, spawner, empty_dir)  # off the critical path
         _, status = os.waitpid(pid, 0)
-        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == EXIT_EOF:
-            os._exit(0)
+        spawner.send(b'{"reap": true}')  # nothing of this job's candidates outlives its harness
         if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == EXIT_DONE):
             try:
                 send_frame(host_out, {"harness_died": ordinal, "status": describe_status(status)})
