@@ -99,3 +99,24 @@ def test_an_oversized_completion_is_a_verdict_not_a_crash(tmp_path):
     by_index = {row["sample_index"]: row for row in rows}
     assert by_index[0]["status"] == by_index[2]["status"] == "passed"
     assert by_index[1]["status"] == "runtime_error" and by_index[1]["reason"] == "input_too_large", by_index[1]["reason"]
+
+
+def test_cli_invariant_for_a_mix_of_hostile_samples(tmp_path):
+    """Every hostile sample class at once, through the CLI: exit 0, exactly one verdict per sample,
+    only the honest ones passed, bounded memory."""
+    from test_sandbox_adversarial import CHEATS
+    from test_sandbox_harness_integrity import PLANTER
+    from test_sandbox_processes import DEEP_CHAIN, FORK_CHAIN
+
+    hostile = [*CHEATS.values(), PLANTER, DEEP_CHAIN, FORK_CHAIN, GOOD + "#" + "x" * (20 << 20) + "\n"]
+    samples = [{"task_id": "t/add", "completion": c} for c in hostile]
+    samples += [{"task_id": "t/deep", "completion": GOOD}, {"task_id": "t/huge", "completion": GOOD}]
+    samples += [{"task_id": "t/add", "completion": GOOD} for _ in range(3)]
+    r, rows, rss_kb = run_cli(tmp_path, samples)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert sorted(row["sample_index"] for row in rows if row["task_id"] == "t/add") == list(range(len(hostile) + 3))
+    assert len(rows) == len(samples)
+    passed = [(row["task_id"], row["sample_index"]) for row in rows if row["passed"]]
+    honest = {("t/add", len(hostile) + i) for i in range(3)} | {("t/add", len(hostile) - 3), ("t/add", len(hostile) - 2)}
+    assert set(passed) == honest, passed  # the deep and fork chains are right answers (they add)
+    assert rss_kb < 300 * 1024, f"CLI peak RSS {rss_kb / 1024:.0f} MiB"

@@ -51,8 +51,8 @@ class Child:
 
 
 class Spawner:
-    def __init__(self, sock: socket.socket, root: str, tmpfs_mb: int):
-        self.sock, self.root, self.tmpfs_mb = sock, root, tmpfs_mb
+    def __init__(self, sock: socket.socket, root: str, tmpfs_mb: int, mounts: bool = True):
+        self.sock, self.root, self.tmpfs_mb, self.mounts = sock, root, tmpfs_mb, mounts
         self.children: dict[int, Child] = {}
         try:
             self.own_ns = os.open("/proc/self/ns/pid", os.O_RDONLY)
@@ -66,7 +66,7 @@ class Spawner:
         uid = random.randrange(*UID_RANGE)
         workdir = os.path.join(self.root, str(uid))
         os.mkdir(workdir, 0o700)
-        mounted = linux.mount_tmpfs(workdir, uid=uid, size_mb=self.tmpfs_mb, inodes=INODES)
+        mounted = self.mounts and linux.mount_tmpfs(workdir, uid=uid, size_mb=self.tmpfs_mb, inodes=INODES)
         if not mounted:
             os.chown(workdir, uid, uid)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -183,9 +183,11 @@ class Spawner:
             self.reap()
 
 
-def spawner_main(sock: socket.socket, root: str, tmpfs_mb: int) -> None:
+def spawner_main(sock: socket.socket, root: str, tmpfs_mb: int, mounts: bool = True) -> None:
+    """`mounts`: a tmpfs per candidate -- only inside the worker's own mount namespace (bwrap): at
+    the weak levels it would be a mount on the host, left behind if the worker were killed."""
     try:
-        Spawner(sock, root, tmpfs_mb).serve()
+        Spawner(sock, root, tmpfs_mb, mounts).serve()
     except BaseException:
         traceback.print_exc()
     os._exit(1)

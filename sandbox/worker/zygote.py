@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
         os.close(host_out)
         ours.close()
         _preimport(CANDIDATE_PREIMPORT + (CANDIDATE_PREIMPORT_WEAK if opts["weak"] else ()))
-        spawner_main(theirs, root, opts["tmpfs_mb"])
+        spawner_main(theirs, root, opts["tmpfs_mb"], mounts=not opts["weak"])
         os._exit(0)
     theirs.close()
     _preimport(TEST_MODULES)  # what a test may use, loaded before any harness forks
