@@ -97,10 +97,10 @@ def judge(problem: Problem, completion: str, sample_index: int, config: SandboxC
                     "send_key": build.send_key, "channel_fd": build.channel_fd, "timeout_s": timeout,
                     "cpu_s": math.ceil(timeout) + 1, "memory_mb": build.memory_mb, "nproc": build.nproc,
                     "preview": STDIO_PREVIEW_BYTES, "inputs": [c.input for c in problem.io_cases], "output_caps": caps}}
-    for step in build.steps:
-        if step[0] == "run":
-            step[3] = s.compile_timeout_s
-    total = s.compile_timeout_s * sum(st[0] == "run" for st in build.steps) + timeout * max(1, len(caps)) + 10
+    runs = [st for step in build.steps for st in (step[1] if step[0] == "parallel" else [step]) if st[0] == "run"]
+    for step in runs:
+        step[3] = s.compile_timeout_s
+    total = s.compile_timeout_s * len(runs) + timeout * max(1, len(caps)) + 10
     limits = Limits(timeout_s=total, cpu_s=math.ceil(total) + 1, memory_mb=None, nproc=1024, fsize_mb=s.fsize_mb,
                     nofile=max(s.nofile, 1024), output_limit_bytes=result_limit + HEADER.size, tmpfs_mb=s.tmpfs_mb)
     argv = [python_executable(), "-I", "-S", "-B", "-c"]

@@ -286,19 +286,21 @@ def build(problem: Problem, completion: str, isolation: str) -> Build:
     test, _, names = rewrite_test(problem.test)
     test_source = preamble + declaration + test + "\n"
     cand_source = preamble + program + "\n"
-    # The test's object depends on the problem only (the key is its own object): compiled once, first
-    # thing in a run -- before any process of the candidate exists -- and reused for later samples.
+    # The test's object depends on the problem only (the key is its own object): compiled once, by the
+    # test's uid, kept before anything of the candidate runs, and reused for later samples.
     cache_key = hashlib.sha256(f"{CXXFLAGS}|{pch}|{test_source}".encode()).hexdigest()
     cached = _TEST_OBJECTS.get(cache_key)
     test_files = {"test.o": cached} if cached else {"test.cpp": test_source.encode(), **support_files()}
-    test_steps = [] if cached else [["run", "test", _compile("test.cpp", "test.o", pch), 0], ["keep", "test/test.o"]]
+    cand_compile = ["run", "cand", _compile("main.cpp", "cand.o", pch), 0]
+    # Both units compile at once, each as its own uid (neither can touch the other's files).
+    compiles = [cand_compile] if cached else [["parallel", [cand_compile, ["run", "test", _compile("test.cpp", "test.o", pch), 0]]],
+                                              ["keep", "test/test.o"]]
     shared = ["g++", "-shared", "-nodefaultlibs", *SHARED_LINKER, "-Wl,--version-script=exports.map", "-o", "libcand.so", "cand.o"]
     link = ["g++", *LINKER, "-o", "prog", "test.o", "key.o", "-L.", "-lcand", "-Wl,-rpath,$ORIGIN", "-Wl,--no-as-needed",
             "-lm", *_libs(cand_source + test_source)]
     return Build(
         units={"cand": {"main.cpp": cand_source.encode(), **support_files()}, "test": test_files},
-        steps=[*test_steps,
-               ["run", "cand", _compile("main.cpp", "cand.o", pch), 0],
+        steps=[*compiles,
                ["exports", "cand", "cand.o", problem.entry_point, "exports.map"],
                ["run", "cand", shared, 0],
                ["move", "cand/libcand.so", "test/libcand.so"],

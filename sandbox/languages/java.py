@@ -36,7 +36,7 @@ MAIN_RE = re.compile(r"(public\s+)?static\s+void\s+main\s*\([^)]*\)\s*(throws\s+
 LIST_RE = re.compile(r"List\s*<\s*Boolean\s*>\s+(\w+)\s*=\s*Arrays\s*\.\s*asList\s*\(")
 PUBLIC_CLASS_RE = re.compile(r"^\s*public\s+(?:final\s+|abstract\s+)*class\s+(\w+)", re.M)
 CLASS_RE = re.compile(r"\bclass\s+(\w+)")
-TOP_CLASS_RE = re.compile(r"^(\s*)class\s+(\w+)", re.M)
+TOP_CLASS_RE = re.compile(r"^(?:(?:public|final|abstract)\s+)*class\s+(\w+)", re.M)  # unindented: top level
 IMPORT_RE = re.compile(r"^\s*import\s+[\w.*\s]+;", re.M)
 SOLUTION_VAR_RE = re.compile(r"\b(\w+)\s+(\w+)\s*=\s*new\s+(\w+)\s*\(\s*\)")
 CAND_PACKAGE, TEST_PACKAGE = "cand", "rrtf_t"
@@ -149,12 +149,12 @@ def sources(problem: Problem, completion: str) -> tuple[dict[str, str], list[str
         main = main_class(problem.test)
         test, _, names = rewrite_test(problem.test)
         return {f"{main}.java": problem.program(completion) + "\n" + test + "\n" + REPORTER}, names, main
-    cls = classes[0][1]
-    variables = {var for kind, var, made in SOLUTION_VAR_RE.findall(problem.test) if kind == cls and made == cls}
+    cls = classes[0]
+    variables = {var for kind, var, made in SOLUTION_VAR_RE.findall(problem.test) if kind in (cls, "var") and made == cls}
     void_methods = set(re.findall(r"\bvoid\s+(\w+)\s*\(", prefix))
     test, _, names = rewrite_test(problem.test, variables, void_methods)
     imports = "".join(m.group(0).strip() + "\n" for m in IMPORT_RE.finditer(prefix))
-    candidate = f"package {CAND_PACKAGE};\n" + TOP_CLASS_RE.sub(rf"\1public class {cls}", prefix, count=1) + completion
+    candidate = f"package {CAND_PACKAGE};\n" + TOP_CLASS_RE.sub(f"public class {cls}", prefix, count=1) + completion
     main = main_class(problem.test)
     test_file = f"package {TEST_PACKAGE};\n{imports}import {CAND_PACKAGE}.{cls};\n{test}\n{REPORTER}"
     return {f"{CAND_PACKAGE}/{cls}.java": candidate, f"{TEST_PACKAGE}/{main}.java": test_file}, names, f"{TEST_PACKAGE}.{main}"

@@ -88,10 +88,11 @@ class Runner:
             os._exit(127)
         return pid
 
-    def end_everything(self, pid: int) -> None:
+    def end_everything(self, pid: int, kill_all: bool = True) -> None:
         """Kill the program and whatever it left running. In the sandbox's own PID namespace every
-        process but init and this one belongs to the run: kill(-1) takes them all at once."""
-        if self.own_pidns and self.privileged:
+        process but init and this one belongs to the run: kill(-1) takes them all at once. Compile
+        steps (`kill_all` False; others may be running) end with their process group."""
+        if kill_all and self.own_pidns and self.privileged:
             try:
                 os.kill(-1, signal.SIGKILL)
             except OSError:
@@ -103,7 +104,7 @@ class Runner:
                 except OSError:
                     pass
 
-    def wait(self, pid: int, deadline: float, readers: dict[int, list]) -> tuple[int | None, bool]:
+    def wait(self, pid: int, deadline: float, readers: dict[int, list], kill_all: bool = True) -> tuple[int | None, bool]:
         """Drain `readers` (fd -> [bytearray, cap, total]) until the program exits and its pipes
         close, or the deadline passes. Returns (wait status or None, timed out)."""
         status, timed_out, exited_at = None, False, None
@@ -112,11 +113,11 @@ class Runner:
                 done, st = os.waitpid(pid, os.WNOHANG)
                 if done:
                     status, exited_at = st, time.monotonic()
-                    self.end_everything(pid)  # leftovers must not hold the pipes open
+                    self.end_everything(pid, kill_all)  # leftovers must not hold the pipes open
             now = time.monotonic()
             if status is None and now >= deadline:
                 timed_out = True
-                self.end_everything(pid)
+                self.end_everything(pid, kill_all)
                 _, status = os.waitpid(pid, 0)
                 exited_at = now
             if exited_at is not None and time.monotonic() - exited_at > 1.0:
@@ -176,22 +177,11 @@ class Runner:
                 os.rename(os.path.join(self.root, "u", src), target)
                 self.own(target, self.uid(dst.split("/")[0]))
                 continue
-            _, unit, argv, timeout_s = step
-            cwd = os.path.join(self.root, "u", unit)
-            started = time.monotonic()
-            out_r, out_w = os.pipe()
-            null = os.open(os.devnull, os.O_RDONLY)
-            pid = self.start(argv, as_uid=unit, cwd=cwd, fds={0: null, 1: out_w, 2: out_w},
-                             limits={**limits, "RLIMIT_CPU": int(timeout_s) + 1})
-            os.close(out_w)
-            os.close(null)
-            output = bytearray()
-            status, timed_out = self.wait(pid, time.monotonic() + timeout_s, {out_r: [output, LOG_LIMIT, 0]})
-            os.close(out_r)
-            log += output
-            timings.append([" ".join(argv)[-60:], round(time.monotonic() - started, 4)])
-            if timed_out or status != 0:
-                return {"ok": False, "timed_out": timed_out, "log": _text(log[-LOG_LIMIT:])}
+            for label, output, status, timed_out, seconds in self.run_steps(step[1] if step[0] == "parallel" else [step], limits):
+                log += output
+                timings.append([label, seconds])
+                if timed_out or status != 0:
+                    return {"ok": False, "timed_out": timed_out, "log": _text(log[-LOG_LIMIT:])}
         for src, name, mode in self.spec["install"]:
             target = os.path.join(self.root, "bin", name)
             os.rename(os.path.join(self.root, "u", src), target)
@@ -207,6 +197,26 @@ class Runner:
                 os.chmod(target, 0o755)
         return {"ok": True, "timed_out": False, "log": _text(log[-LOG_LIMIT:]), "timings": timings}
 
+    def run_steps(self, steps: list, limits: dict) -> list[tuple[str, bytearray, int | None, bool, float]]:
+        """Run compile steps (["run", unit, argv, timeout_s]) at once -- each unit as its own uid,
+        so they cannot touch each other's files -- and wait for all of them."""
+        started, running = time.monotonic(), []
+        for _, unit, argv, timeout_s in steps:
+            out_r, out_w = os.pipe()
+            null = os.open(os.devnull, os.O_RDONLY)
+            pid = self.start(argv, as_uid=unit, cwd=os.path.join(self.root, "u", unit), fds={0: null, 1: out_w, 2: out_w},
+                             limits={**limits, "RLIMIT_CPU": int(timeout_s) + 1})
+            os.close(out_w)
+            os.close(null)
+            running.append((argv, pid, out_r, timeout_s))
+        results = []
+        for argv, pid, out_r, timeout_s in running:
+            output = bytearray()
+            status, timed_out = self.wait(pid, started + timeout_s, {out_r: [output, LOG_LIMIT, 0]}, kill_all=False)
+            os.close(out_r)
+            results.append((" ".join(argv)[-60:], output, status, timed_out, round(time.monotonic() - started, 4)))
+        return results
+
     def capture(self, argv: list[str], unit: str, timeout_s: float = 30) -> bytes:
         out_r, out_w = os.pipe()
         null = os.open(os.devnull, os.O_RDONLY)
@@ -215,7 +225,7 @@ class Runner:
         os.close(out_w)
         os.close(null)
         output = bytearray()
-        self.wait(pid, time.monotonic() + timeout_s, {out_r: [output, 4 << 20, 0]})
+        self.wait(pid, time.monotonic() + timeout_s, {out_r: [output, 4 << 20, 0]}, kill_all=False)
         os.close(out_r)
         return bytes(output)
 
