@@ -53,19 +53,40 @@ assert all(v.passed for v in verdicts), [v.task_id for v in verdicts if not v.pa
 print(elapsed)
 """
 # Run by `--harness-fork`: fork + exit + wait of the zygote's image, as once per job.
-FORK = """
-import os, sys, time
+FORK = r"""
+import json, os, sys, time
 sys.path.append(sys.argv[1])
 import worker.zygote as z
+from worker.plaindata import encode, literal
 z._preimport(z.TEST_MODULES)
+TEST = "def check(candidate):\n" + "    assert candidate([1, 2, 3], 2) == [2, 4, 6]\n" * 8
+PROMPT = "from typing import List\ndef f(xs: List[int], k: int) -> List[int]:\n    'doc'\n"
+def job():
+    compile(TEST, "<test>", "exec")
+    compile(PROMPT, "<prompt>", "exec")
+    for _ in range(8):
+        args = encode(([1, 2, 3], 2))
+        json.loads(json.dumps({"op": "call", "name": "f", "args": args, "kwargs": "{}"}))
+        literal("[2, 4, 6]")
+        json.dumps({"id": "x" * 32, "msgs": [{"case": 0, "passed": True, "error": ""}]})
 n = int(sys.argv[2])
-start = time.perf_counter()
+for _ in range(50):
+    job()
+start = time.process_time()
+for _ in range(n):
+    job()
+warm = (time.process_time() - start) / n
+t0 = os.times()
 for _ in range(n):
     pid = os.fork()
     if pid == 0:
+        job()
         os._exit(0)
     os.waitpid(pid, 0)
-print((time.perf_counter() - start) / n)
+t1 = os.times()
+fresh = (t1.user + t1.system - t0.user - t0.system + t1.children_user + t1.children_system
+         - t0.children_user - t0.children_system) / n
+print(warm, fresh)
 """
 
 
@@ -126,10 +147,12 @@ def run_other(checkout: str, workers: int) -> float:
     return float(r.stdout.strip().splitlines()[-1])
 
 
-def harness_fork_s(n: int = 500) -> float:
+def harness_fork_s(n: int = 300) -> tuple[float, float]:
+    """(CPU seconds of a harness-like job run warm, the same in a fresh fork incl. fork and exit)."""
     r = subprocess.run([sys.executable, "-I", "-S", "-c", FORK, str(ROOT / "sandbox"), str(n)], capture_output=True,
                        text=True, timeout=600, check=True)
-    return float(r.stdout.strip())
+    warm, fresh = map(float, r.stdout.split())
+    return warm, fresh
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -191,11 +214,10 @@ def main(argv: list[str] | None = None) -> dict:
     if other:
         print(f"this sandbox vs {args.compare_with}: {result['compared']['this_over_that']:.2f}x the throughput")
     if args.harness_fork:
-        per_fork = harness_fork_s()
-        per_job = ours_s / n * args.workers
-        result["harness_fork"] = {"seconds_per_job": per_fork, "share_of_a_job": per_fork / per_job}
-        print(f"fresh harness per job: {per_fork * 1e3:.2f} ms of fork+exit per job "
-              f"({per_fork / per_job:.0%} of a job's {per_job * 1e3:.1f} ms of worker time)")
+        warm, fresh = harness_fork_s()
+        result["harness_fork"] = {"warm_cpu_s": warm, "fresh_process_cpu_s": fresh, "cost_per_job_cpu_s": fresh - warm}
+        print(f"fresh harness per job: a harness-like job takes {warm * 1e3:.2f} ms of CPU warm, {fresh * 1e3:.2f} ms in a "
+              f"freshly forked process (fork, copy-on-write, exit): {(fresh - warm) * 1e3:.2f} ms more per job")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

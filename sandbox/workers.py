@@ -35,6 +35,7 @@ WORKER_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_CHOWN", "CAP_DAC_OVE
 PIPE_SIZE = 1 << 20  # jobs up to this size queue in the pipe without blocking the host thread
 MAX_JOBS_PER_WORKER = 2000  # recycle a worker now and then: bounds whatever state builds up
 F_SETPIPE_SZ = 1031
+MAX_HARNESS_DEATHS = 3  # harnesses lost in a row before the worker itself is replaced
 
 
 class WorkerLost(RuntimeError):
@@ -51,6 +52,7 @@ class Worker:
         self.host_dir: str | None = None
         self.restarts = 0
         self.jobs = 0  # submitted since start: the n-th job is judged by the n-th harness
+        self.harness_deaths = 0  # in a row
 
     def argv(self) -> tuple[list[str], list[int]]:
         py = [python_executable(), "-I", "-S", "-B", "-c"]
@@ -160,10 +162,15 @@ class Worker:
                 frame = self._next_frame(deadline)
                 if frame.get("harness_died") == ordinal:  # the worker itself is fine: keep it
                     tally.lose(f"harness died: {str(frame.get('status'))[:100]}")
+                    self.harness_deaths += 1
+                    if self.harness_deaths >= MAX_HARNESS_DEATHS:  # unless it keeps happening
+                        self.restarts += 1
+                        self.stop()
                     return
                 if frame.get("id") != job["id"]:
                     continue
                 if frame.get("done") is True:
+                    self.harness_deaths = 0
                     duration = frame.get("duration_s")
                     tally.duration_s = float(duration) if type(duration) in (int, float) else 0.0
                     return

@@ -17,6 +17,7 @@ import socket
 import sys
 import traceback
 
+from .failures import describe_compile_error
 from .plaindata import encode, is_mutable, literal
 from .protocol import recv_frame, send_frame
 
@@ -103,7 +104,13 @@ def serve_calls(program: str) -> None:
     """Function mode: run the program, describe its globals, then answer requests until EOF."""
     ns = {"__name__": "__candidate__", "__builtins__": builtins}
     try:
-        exec(compile(program, "<candidate>", "exec"), ns)
+        code = compile(program, "<candidate>", "exec")
+    except (SyntaxError, ValueError, OverflowError, MemoryError, RecursionError) as exc:
+        # Judged a compile error on this process's word: a lie could only rank the program lower.
+        send_frame(RPC_FD, {"compile_error": describe_compile_error(exc)})
+        os._exit(0)
+    try:
+        exec(code, ns)
     except BaseException as exc:
         _flush()
         send_frame(RPC_FD, {"import_error": describe_exc(exc), "type": type(exc).__name__})

@@ -21,6 +21,12 @@ def describe_exc(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {msg}"[:500] if msg else type(exc).__name__
 
 
+def describe_compile_error(exc: BaseException) -> str:
+    line = f" (line {exc.lineno})" if isinstance(exc, SyntaxError) and exc.lineno else ""
+    msg = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+    return f"{type(exc).__name__}: {msg}{line}"[:500]
+
+
 def describe_status(status: int | None) -> str:
     if status is None or status < 0:
         return "unknown exit"

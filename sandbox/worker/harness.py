@@ -46,6 +46,7 @@ class Harness:
         self.truncated = False
         self.proc: dict | None = None  # the live candidate: its fds and state
         self.import_error: str | None = None
+        self.compile_error: str | None = None  # the program does not compile (the candidate says so)
         self.globals_info: list = []
         self.pending: list[dict] = []
         self.setup_error: str | None = None  # the last failed setup statement of the test code
@@ -239,6 +240,10 @@ class Harness:
             self.kill(proc)
             self.import_error = f"program failed at import: {exc}"
             raise CandidateError(self.import_error) from None
+        if isinstance(msg.get("compile_error"), str):
+            self.kill(proc)
+            self.compile_error = self.import_error = msg["compile_error"][:ERROR_CHARS]
+            raise CandidateError(self.import_error)
         if "import_error" in msg:
             self.kill(proc)
             kind = str(msg.get("type", ""))

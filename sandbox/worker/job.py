@@ -8,23 +8,28 @@ from __future__ import annotations
 import signal
 import time
 
-from .failures import describe_exc
+from .failures import CandidateError, CaseTimeout, describe_compile_error, describe_exc
 from .harness import Harness
-from .protocol import REPORT_LIMIT, send_frame
+from .protocol import REPORT_LIMIT, ProtocolError, send_frame
 from .stdio import run_stdio
 from .testns import run_functions
 
 
 def run(h: Harness) -> None:
-    try:
-        compile(h.job["program"], "<candidate>", "exec")
-    except (SyntaxError, ValueError, OverflowError, MemoryError, RecursionError) as exc:
-        line = f" (line {exc.lineno})" if isinstance(exc, SyntaxError) and exc.lineno else ""
-        msg = exc.msg if isinstance(exc, SyntaxError) else str(exc)
-        h.report({"compile_error": f"{type(exc).__name__}: {msg}{line}"[:500]})
-    else:
-        if h.job["mode"] == "stdio":
+    if h.job["mode"] == "stdio":
+        try:  # each case is a fresh run of the whole program: check it compiles once, here
+            compile(h.job["program"], "<candidate>", "exec")
+        except (SyntaxError, ValueError, OverflowError, MemoryError, RecursionError) as exc:
+            h.report({"compile_error": describe_compile_error(exc)})
+        else:
             run_stdio(h)
+    else:
+        try:  # the candidate compiles the program and says if it does not (see candidate.serve_calls)
+            h.ensure_candidate()
+        except (CandidateError, CaseTimeout, ProtocolError):
+            pass
+        if h.compile_error:
+            h.report({"compile_error": h.compile_error})
         else:
             run_functions(h)
     keep = h.report_chars  # the host keeps no more than this of either stream

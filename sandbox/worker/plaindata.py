@@ -123,8 +123,11 @@ def encode(value, refs: dict | None = None) -> str:
     `repr` first, at C speed, for the common case; the text is then checked by parsing it, as the
     receiving side will (`refs`: which handles are known). Values repr cannot write as plain data
     (type objects, integers too big for decimal, a namedtuple, ...) take the slower encoder."""
+    t = type(value)
+    if (t is int and -BIG < value < BIG) or t in _ATOMS:
+        return repr(value)  # always valid literal text (inf and nan included): no check needed
     try:
-        text = repr(value) if type(value) in _REPR_FIRST else None
+        text = repr(value) if t in _REPR_FIRST else None
         if text is not None and len(text) <= MAX_TEXT:
             literal(text, refs)
             return text

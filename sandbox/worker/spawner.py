@@ -35,7 +35,7 @@ from .candidate import standby_main
 UID_RANGE = (200_000, 2_000_000)  # candidate uids: no real account, no clash with the harness's
 MAX_LIVE = 4  # candidates alive at once per worker (a harness needs one, plus one being cleaned up)
 INODES = 200_000  # per candidate tmpfs
-REAP = b'{"reap": true}'
+HARNESS = b'{"harness": true}'
 
 
 @dataclass
@@ -48,12 +48,14 @@ class Child:
     ctl: socket.socket | None = None  # standby only: where its assignment goes
     status_fd: int = -1
     lifeline: int = -1
+    owner: int = -1  # the harness connection it was started for
 
 
 class Spawner:
     def __init__(self, sock: socket.socket, root: str, tmpfs_mb: int, mounts: bool = True):
         self.sock, self.root, self.tmpfs_mb, self.mounts = sock, root, tmpfs_mb, mounts
         self.children: dict[int, Child] = {}
+        self.harnesses: dict[int, socket.socket] = {}  # fd -> the connection of one harness
         try:
             self.own_ns = os.open("/proc/self/ns/pid", os.O_RDONLY)
         except OSError:
@@ -83,7 +85,7 @@ class Spawner:
         theirs.close()
         return Child(pid, uid, workdir, mounted, own_pidns, ctl=ours)
 
-    def assign(self, msg: bytes, fds: list[int]) -> None:
+    def assign(self, msg: bytes, fds: list[int], owner: int = -1) -> None:
         """Hand the standby its fds: [rpc, stdout_w, stderr_w, status_w, stdin_r, lifeline_r]."""
         if len(fds) != 6:
             raise ValueError(f"expected 6 fds, got {len(fds)}")
@@ -99,7 +101,7 @@ class Spawner:
             socket.send_fds(child.ctl, [json.dumps({"rlimits": rlimits}).encode()], [fds[0], fds[1], fds[2], fds[4]])
             child.ctl.close()
             child.ctl = None
-            child.status_fd, child.lifeline = os.dup(status_fd), os.dup(fds[5])
+            child.status_fd, child.lifeline, child.owner = os.dup(status_fd), os.dup(fds[5]), owner
             self.children[child.pid] = child
             _write_status(child.status_fd, {"pid": child.pid})
             self.standby = self.prefork()  # while the candidate starts
@@ -109,8 +111,31 @@ class Spawner:
             for fd in fds:
                 os.close(fd)
 
+    def from_harness(self, conn: socket.socket) -> None:
+        """A request on a harness's own connection; its end (the harness exited, however) ends
+        every candidate it started."""
+        try:
+            msg, fds, _, _ = socket.recv_fds(conn, 1 << 16, 8)
+        except OSError:
+            msg, fds = b"", []
+        if msg:
+            if len(fds) == 6:
+                self.assign(msg, fds, owner=conn.fileno())
+            else:
+                for f in fds:
+                    os.close(f)
+            return
+        for child in list(self.children.values()):
+            if child.owner == conn.fileno():
+                self.lifeline_cut(child)
+                child.owner = -1
+        del self.harnesses[conn.fileno()]
+        conn.close()
+
     # -- ending candidates ------------------------------------------------------------------------
     def lifeline_cut(self, child: Child) -> None:
+        if child.lifeline < 0:
+            return  # already cut (its harness's connection and its lifeline can close together)
         try:
             os.kill(child.pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -150,6 +175,27 @@ class Spawner:
             pass
 
     # -- loop -------------------------------------------------------------------------------------
+    def handle(self, fd: int, wake_r: int, lifelines: dict[int, Child]) -> None:
+        if fd == wake_r:
+            _drain(wake_r)
+        elif fd == self.sock.fileno():
+            try:
+                msg, fds, _, _ = socket.recv_fds(self.sock, 1 << 16, 8)
+            except OSError:
+                msg, fds = b"", []
+            if not msg:
+                os._exit(0)  # the zygote is gone
+            if msg == HARNESS and len(fds) == 1:  # a new harness's own connection
+                conn = socket.socket(fileno=fds[0])
+                self.harnesses[conn.fileno()] = conn
+                return
+            for f in fds:
+                os.close(f)
+        elif fd in self.harnesses:
+            self.from_harness(self.harnesses[fd])
+        elif fd in lifelines:
+            self.lifeline_cut(lifelines[fd])
+
     def serve(self) -> None:
         wake_r, wake_w = os.pipe()
         os.set_blocking(wake_r, False)
@@ -158,29 +204,16 @@ class Spawner:
         signal.set_wakeup_fd(wake_w)
         while True:
             lifelines = {c.lifeline: c for c in self.children.values() if c.lifeline >= 0}
-            ready, _, _ = select.select([self.sock, wake_r, *lifelines], [], [])
+            ready, _, _ = select.select([self.sock.fileno(), wake_r, *self.harnesses, *lifelines], [], [])
             for fd in ready:
-                if fd == wake_r:
-                    _drain(wake_r)
-                elif fd == self.sock:
-                    try:
-                        msg, fds, _, _ = socket.recv_fds(self.sock, 1 << 16, 8)
-                    except OSError:
-                        msg, fds = b"", []
-                    if not msg:
-                        os._exit(0)  # the zygote is gone
-                    if len(fds) >= 4:
-                        self.assign(msg, fds)
-                        continue
-                    for f in fds:
-                        os.close(f)
-                    if msg == REAP:  # a harness ended: so does every candidate it started
-                        for child in list(self.children.values()):
-                            if child.lifeline >= 0:
-                                self.lifeline_cut(child)
-                elif fd in lifelines:
-                    self.lifeline_cut(lifelines[fd])
-            self.reap()
+                try:
+                    self.handle(fd, wake_r, lifelines)
+                except Exception:  # a bug here must not take every later candidate of this worker
+                    traceback.print_exc()
+            try:
+                self.reap()
+            except Exception:
+                traceback.print_exc()
 
 
 def spawner_main(sock: socket.socket, root: str, tmpfs_mb: int, mounts: bool = True) -> None:
