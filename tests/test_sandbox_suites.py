@@ -83,6 +83,16 @@ def test_mbpp_canonical_pass_except_known(sandbox):
     print(f"MBPP failures: {fails}")
 
 
+@pytest.mark.slow
+def test_mbpp_other_splits_canonical_pass(sandbox):
+    """The other 474 MBPP tasks (prompt, validation, train): all pass. MBPP/533, whose test passes type
+    objects as arguments (`remove_datatype((4, 5, 4, 7.7, 1.2), int)`), failed before type objects
+    became plain data."""
+    problems = [p for split in ("prompt", "validation", "train") for p in load_mbpp(split)]
+    assert len(problems) == 474 and any(p.task_id == "MBPP/533" for p in problems)
+    assert failing(judge_all(sandbox, problems, "canonical_solution")) == {}
+
+
 def check_pack(sandbox, language: str) -> None:
     problems = load_humanevalpack(language)
     assert len(problems) == 164

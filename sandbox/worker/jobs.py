@@ -1,12 +1,12 @@
 """The zygote's side of the jobs: one fresh harness per job, jobs handed over in order.
 
 Each harness is forked before its job exists and gets, as its own: a pipe its job arrives on (the
-zygote moves the frame there with splice, never holding its content), a connection to the spawner
-(when it closes -- the harness exited, whatever way -- the spawner kills every candidate it started),
-and a pipe on which it says "done" after its last report. The next job goes to the next harness as
-soon as the previous one is done, not when it has finished exiting: only one harness reports at a
-time, so frames on the host's pipe never interleave. A harness that dies before saying "done" is
-reported to the host with its job's ordinal (`harness_died`).
+zygote moves the frame there with splice, never holding its content) and a connection to the
+spawner (when it closes -- the harness exited, whatever way -- the spawner kills every candidate it
+started). The next job goes to the next harness only when the previous one has exited: only one
+harness exists that can report, so frames on the host's pipe never interleave, whatever a harness
+does. A harness that exits without having judged its job is reported to the host with its job's
+ordinal (`harness_died`).
 """
 from __future__ import annotations
 
@@ -67,8 +67,8 @@ def _alarm(signum, frame):
     raise CaseTimeout("timeout")
 
 
-def harness_main(job_fd: int, done_fd: int, host_out: int, spawner: socket.socket, become) -> None:
-    """A forked harness: read its one job from its private pipe, judge it, say done, exit."""
+def harness_main(job_fd: int, host_out: int, spawner: socket.socket, become) -> None:
+    """A forked harness: read its one job from its private pipe, judge it, exit."""
     code = 1
     try:
         become()
@@ -80,7 +80,6 @@ def harness_main(job_fd: int, done_fd: int, host_out: int, spawner: socket.socke
             os._exit(EXIT_EOF)
         os.close(job_fd)
         run_job(job, host_out, spawner)
-        os.write(done_fd, b"d")
         code = EXIT_DONE
     except BaseException:  # the host sees no "done": the job is lost, never passed
         code = 1
@@ -93,7 +92,7 @@ class Jobs:
         self.host_in, self.host_out, self.spawner, self.spawner_pid = host_in, host_out, spawner, spawner_pid
         self.empty_dir, self.undumpable = empty_dir, undumpable
         self.devnull = os.open(os.devnull, os.O_WRONLY)
-        self.running: dict[int, tuple[int, bool]] = {}  # pid -> (ordinal, said done)
+        self.running: dict[int, int] = {}  # pid -> ordinal
         self.exited: dict[int, int] = {}  # pid -> status, of harnesses gone before their job
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
@@ -101,24 +100,22 @@ class Jobs:
         signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.set_wakeup_fd(self.wake_w)
 
-    def fork_harness(self) -> tuple[int, int, int]:
+    def fork_harness(self) -> tuple[int, int]:
         job_r, job_w = os.pipe()
-        done_r, done_w = os.pipe()
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         socket.send_fds(self.spawner, [b'{"harness": true}'], [theirs.fileno()])  # its own connection
         theirs.close()
         pid = os.fork()
         if pid == 0:
-            for fd in (job_w, done_r, self.host_in, self.wake_r, self.wake_w):  # nothing of later jobs or the zygote
+            for fd in (job_w, self.host_in, self.wake_r, self.wake_w):  # nothing of later jobs or the zygote
                 os.close(fd)
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             self.spawner.close()
-            harness_main(job_r, done_w, self.host_out, mine, lambda: become_harness(self.empty_dir, self.undumpable))
-        for fd in (job_r, done_w):
-            os.close(fd)
+            harness_main(job_r, self.host_out, mine, lambda: become_harness(self.empty_dir, self.undumpable))
+        os.close(job_r)
         mine.close()
-        return pid, job_w, done_r
+        return pid, job_w
 
     def pass_job(self, job_w: int) -> bool | None:
         """Move the next job frame from the host's pipe into a harness's private pipe (splice:
@@ -161,8 +158,8 @@ class Jobs:
             if pid not in self.running:
                 self.exited[pid] = status  # a harness that died before it was given its job
                 continue
-            ordinal, done = self.running.pop(pid)
-            if not done and not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == EXIT_DONE):
+            ordinal = self.running.pop(pid)
+            if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == EXIT_DONE):
                 self.died(ordinal, status)
 
     def died(self, ordinal: int, status: int) -> None:
@@ -171,39 +168,30 @@ class Jobs:
         except OSError:
             os._exit(1)
 
-    def wait_done(self, pid: int, done_r: int) -> None:
-        """Until the harness says done, or has exited (then `reap` reports it if it did not)."""
+    def wait_exit(self, pid: int) -> None:
         while pid in self.running:
-            ready, _, _ = select.select([done_r, self.wake_r], [], [])
-            if done_r in ready:
-                if os.read(done_r, 1):
-                    self.running[pid] = (self.running[pid][0], True)
-                    return
-            if self.wake_r in ready:
-                try:
-                    while os.read(self.wake_r, 256):
-                        pass
-                except BlockingIOError:
+            select.select([self.wake_r], [], [])
+            try:
+                while os.read(self.wake_r, 256):
                     pass
+            except BlockingIOError:
+                pass
             self.reap()
 
     def serve(self) -> None:
         ordinal = 0
         upcoming = self.fork_harness()
         while True:
-            pid, job_w, done_r = upcoming
+            pid, job_w = upcoming
             passed = self.pass_job(job_w)
             os.close(job_w)
             if passed is None:
                 sys.exit(0)  # the host closed the pipe: the worker is being stopped
             ordinal += 1
-            self.running[pid] = (ordinal, False)
+            self.running[pid] = ordinal
             upcoming = self.fork_harness()  # off the critical path
             self.reap()
             if pid in self.exited:
                 del self.running[pid]
                 self.died(ordinal, self.exited.pop(pid))
-            else:
-                self.wait_done(pid, done_r)
-            os.close(done_r)
-            self.reap()
+            self.wait_exit(pid)
