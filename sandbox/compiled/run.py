@@ -122,7 +122,10 @@ def judge(problem: Problem, completion: str, sample_index: int, config: SandboxC
     _fold(tally, result, problem if not harness else None)
     kept = _dict(result.get("kept"))
     if build.on_kept and kept:
-        build.on_kept({path: base64.b64decode(data) for path, data in kept.items() if isinstance(data, str)})
+        try:
+            build.on_kept({path: base64.b64decode(data, validate=True) for path, data in kept.items() if isinstance(data, str)})
+        except ValueError:
+            pass  # not reused, then: the next sample compiles the test again
     return make_verdict(problem.task_id, sample_index, names, tally, isolation=s.isolation)
 
 
