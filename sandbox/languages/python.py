@@ -9,7 +9,10 @@ reporting case i. So "k of n passed" counts real test cases, and n is known befo
 from __future__ import annotations
 
 import ast
+import base64
 import functools
+import marshal
+import sys
 from dataclasses import dataclass, field
 
 from sandbox.config import SandboxConfig
@@ -151,13 +154,26 @@ def validate(problem: Problem) -> None:
     cached_plan(problem)
 
 
+@functools.lru_cache(maxsize=4096)
+def compiled(source: str, name: str) -> str:
+    """Trusted code (tests, prompts) compiled once on the host, marshalled for the harness: a fresh
+    harness per job would otherwise compile it every time. "" if it does not compile (the harness
+    then compiles it itself, and reports the error as before)."""
+    try:
+        return base64.b64encode(marshal.dumps(compile(source, name, "exec"))).decode() if source.strip() else ""
+    except (SyntaxError, ValueError, OverflowError, MemoryError, RecursionError):
+        return ""
+
+
 def prepare(problem: Problem, completion: str, config: SandboxConfig) -> tuple[dict, list[str]]:
     """The worker job for one sample (the pool adds its id), and the names of its test cases."""
     plan = cached_plan(problem)
+    prefix = problem.code_prefix if plan.mode == "function" else ""
     job = {"mode": plan.mode, "program": problem.program(completion), "plan_source": plan.source,
+           "code": {"version": sys.version, "plan": compiled(plan.source, "<test>"), "prefix": compiled(prefix, "<prompt>")},
            "io_cases": plan.io_cases, "entry_point": problem.entry_point, "timeout_s": config.timeout_s,
            "program_timeout_s": config.program_timeout_s, "output_limit_bytes": config.output_limit_bytes,
            "report_chars": config.verdict_output_chars, "rlimits": config.rlimits(),
            # The prompt's own helpers are run by the harness itself (trusted dataset code).
-           "trusted_prefix": problem.code_prefix if plan.mode == "function" else ""}
+           "trusted_prefix": prefix}
     return job, plan.case_names

@@ -8,7 +8,9 @@ names can run code here. Each test case runs in `with __rrtf_case__(i):`, under 
 """
 from __future__ import annotations
 
+import base64
 import builtins
+import marshal
 import signal
 import sys
 import time
@@ -34,6 +36,18 @@ def test_module(name: str, module: str):
     if name != module.rsplit(".", 1)[-1] and name in sys.stdlib_module_names:
         return None  # `import cmath as math`
     return sys.modules.get(module)
+
+
+def trusted_code(job: dict, which: str):
+    """The host's compilation of the job's trusted code (sandbox/languages/python.py), if any and
+    made by this very interpreter; None to compile it here."""
+    code = job.get("code")
+    if not isinstance(code, dict) or code.get("version") != sys.version or not code.get(which):
+        return None
+    try:
+        return marshal.loads(base64.b64decode(code[which]))
+    except (ValueError, EOFError, TypeError):
+        return None
 
 
 class Proxy:
@@ -79,7 +93,7 @@ def build_namespace(h) -> dict:
     if prompt.strip():
         signal.setitimer(signal.ITIMER_REAL, h.timeout_s + 0.5)
         try:
-            exec(compile(prompt, "<prompt>", "exec"), ns)
+            exec(trusted_code(h.job, "prefix") or compile(prompt, "<prompt>", "exec"), ns)
         except BaseException:
             pass  # e.g. an import this interpreter lacks: the program's versions stay
         finally:
@@ -98,7 +112,7 @@ def build_namespace(h) -> dict:
 def run_functions(h) -> None:
     ns = build_namespace(h)
     try:
-        code = compile(h.job["plan_source"], "<test>", "exec")
+        code = trusted_code(h.job, "plan") or compile(h.job["plan_source"], "<test>", "exec")
     except SyntaxError as exc:
         h.report({"test_error": f"test code does not compile: {exc}"})
         return
