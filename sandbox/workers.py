@@ -56,7 +56,8 @@ class Worker:
 
     def argv(self) -> tuple[list[str], list[int]]:
         py = [python_executable(), "-I", "-S", "-B", "-c"]
-        opts = ["--tmpfs-mb", str(self.config.work_tmpfs_mb)] + (["--debug"] if self.config.debug else [])
+        opts = ["--tmpfs-mb", str(self.config.work_tmpfs_mb), "--jobs-per-harness", str(self.config.jobs_per_harness)]
+        opts += ["--debug"] if self.config.debug else []
         if self.isolation == "bwrap":
             fd = seccomp.filter_fd()
             # The work area belongs to root inside (0711): candidates write only in their own tmpfs.

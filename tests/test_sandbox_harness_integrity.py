@@ -167,3 +167,11 @@ def test_a_tainted_harness_cannot_reach_later_jobs():
         assert len(verdicts) == 6
         assert [verdicts[i].passed for i in range(1, 5)] == [False] * 4, verdicts
         assert verdicts[5].passed
+
+
+def test_a_fresh_harness_per_job_is_the_default_and_reuse_still_judges():
+    assert SandboxConfig().jobs_per_harness == 1
+    with Sandbox(SandboxConfig(workers=1, jobs_per_harness=4, timeout_s=2.0)) as sb:  # the speed trade, when chosen
+        items = [(ADD, GOOD if i % 2 else WRONG, i) for i in range(10)]
+        verdicts = {v.sample_index: v.passed for v in sb.check_many(items)}
+        assert verdicts == {i: bool(i % 2) for i in range(10)}

@@ -5,8 +5,12 @@ zygote moves the frame there with splice, never holding its content) and a conne
 spawner (when it closes -- the harness exited, whatever way -- the spawner kills every candidate it
 started). The next job goes to the next harness only when the previous one has exited: only one
 harness exists that can report, so frames on the host's pipe never interleave, whatever a harness
-does. A harness that exits without having judged its job is reported to the host with its job's
-ordinal (`harness_died`).
+does. A harness that exits without having judged its jobs is reported to the host with their
+ordinals (`harness_died`).
+
+`SandboxConfig.jobs_per_harness` (default 1) lets one harness judge several jobs in a row, for
+speed: then a harness compromised by a job could misjudge the next ones it is given (and read them
+from its pipe), up to that number -- a trade the default does not make (docs/sandbox.md, Costs).
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import select
 import signal
 import socket
 import sys
+import traceback
 
 from . import linux
 from .failures import CaseTimeout, describe_status
@@ -68,31 +73,35 @@ def _alarm(signum, frame):
 
 
 def harness_main(job_fd: int, host_out: int, spawner: socket.socket, become) -> None:
-    """A forked harness: read its one job from its private pipe, judge it, exit."""
+    """A forked harness: read its job (by default one; more if the zygote gives it more) from its
+    private pipe, judge it, exit at the pipe's end."""
     code = 1
     try:
         become()
         try:
             job = recv_frame(job_fd, JOB_LIMIT)
+            if job is None:
+                os._exit(EXIT_EOF)
+            while job is not None:
+                run_job(job, host_out, spawner)
+                job = recv_frame(job_fd, JOB_LIMIT)
         except ProtocolError:
             os._exit(2)
-        if job is None:
-            os._exit(EXIT_EOF)
-        os.close(job_fd)
-        run_job(job, host_out, spawner)
         code = EXIT_DONE
     except BaseException:  # the host sees no "done": the job is lost, never passed
+        traceback.print_exc()  # shown with SandboxConfig(debug=True)
         code = 1
     os._exit(code)
 
 
 class Jobs:
     def __init__(self, host_in: int, host_out: int, spawner: socket.socket, empty_dir: str, undumpable: bool,
-                 spawner_pid: int):
+                 spawner_pid: int, per_harness: int = 1):
         self.host_in, self.host_out, self.spawner, self.spawner_pid = host_in, host_out, spawner, spawner_pid
+        self.per_harness = max(1, per_harness)  # 1: a fresh harness per job
         self.empty_dir, self.undumpable = empty_dir, undumpable
         self.devnull = os.open(os.devnull, os.O_WRONLY)
-        self.running: dict[int, int] = {}  # pid -> ordinal
+        self.running: dict[int, list[int]] = {}  # pid -> ordinals of the jobs given to it
         self.exited: dict[int, int] = {}  # pid -> status, of harnesses gone before their job
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
@@ -107,11 +116,10 @@ class Jobs:
         theirs.close()
         pid = os.fork()
         if pid == 0:
-            for fd in (job_w, self.host_in, self.wake_r, self.wake_w):  # nothing of later jobs or the zygote
-                os.close(fd)
             signal.set_wakeup_fd(-1)
+            # Nothing of other jobs or of the zygote: not the host's job pipe, no other harness's pipe.
+            linux.close_all_but({0, 1, 2, job_r, self.host_out, mine.fileno()})
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            self.spawner.close()
             harness_main(job_r, self.host_out, mine, lambda: become_harness(self.empty_dir, self.undumpable))
         os.close(job_r)
         mine.close()
@@ -158,9 +166,10 @@ class Jobs:
             if pid not in self.running:
                 self.exited[pid] = status  # a harness that died before it was given its job
                 continue
-            ordinal = self.running.pop(pid)
+            ordinals = self.running.pop(pid)
             if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == EXIT_DONE):
-                self.died(ordinal, status)
+                for ordinal in ordinals:
+                    self.died(ordinal, status)
 
     def died(self, ordinal: int, status: int) -> None:
         try:
@@ -168,30 +177,51 @@ class Jobs:
         except OSError:
             os._exit(1)
 
-    def wait_exit(self, pid: int) -> None:
-        while pid in self.running:
-            select.select([self.wake_r], [], [])
-            try:
-                while os.read(self.wake_r, 256):
-                    pass
-            except BlockingIOError:
-                pass
-            self.reap()
-
     def serve(self) -> None:
         ordinal = 0
         upcoming = self.fork_harness()
         while True:
             pid, job_w = upcoming
-            passed = self.pass_job(job_w)
-            os.close(job_w)
-            if passed is None:
-                sys.exit(0)  # the host closed the pipe: the worker is being stopped
-            ordinal += 1
-            self.running[pid] = ordinal
-            upcoming = self.fork_harness()  # off the critical path
             self.reap()
-            if pid in self.exited:
-                del self.running[pid]
-                self.died(ordinal, self.exited.pop(pid))
+            if pid in self.exited:  # it died while waiting for its turn: no job was lost with it
+                del self.exited[pid]
+                os.close(job_w)
+                upcoming = self.fork_harness()
+                continue
+            given: list[int] = []
+            self.running[pid] = given
+            upcoming = None
+            while len(given) < self.per_harness and pid in self.running:
+                ready, _, _ = select.select([self.host_in, self.wake_r], [], [])
+                if self.wake_r in ready:
+                    self._drain_wake()
+                    self.reap()
+                    continue
+                passed = self.pass_job(job_w)
+                if passed is None:
+                    os.close(job_w)
+                    self.wait_exit(pid)
+                    sys.exit(0)  # the host closed the pipe: the worker is being stopped
+                ordinal += 1
+                given.append(ordinal)
+                if upcoming is None:
+                    upcoming = self.fork_harness()  # off the critical path
+                if not passed:
+                    break
+            os.close(job_w)  # the harness exits after its last job
+            if upcoming is None:
+                upcoming = self.fork_harness()
             self.wait_exit(pid)
+
+    def wait_exit(self, pid: int) -> None:
+        while pid in self.running:
+            select.select([self.wake_r], [], [])
+            self._drain_wake()
+            self.reap()
+
+    def _drain_wake(self) -> None:
+        try:
+            while os.read(self.wake_r, 256):
+                pass
+        except BlockingIOError:
+            pass

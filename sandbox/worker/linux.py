@@ -57,3 +57,12 @@ def set_not_dumpable() -> bool:
     """No same-uid process may trace this one or read its memory (/proc/PID/mem), whatever the
     system's suid_dumpable setting (a uid change already clears the flag where it is 0)."""
     return _call("prctl", 4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
+
+
+def close_all_but(keep: set[int]) -> None:
+    """Close every fd not in `keep` (what a freshly forked process must not hold)."""
+    low = 0
+    for fd in sorted(keep) + [1 << 16]:
+        if low < fd:  # never an empty range: CPython 3.11 turns closerange(n, n) into "close all from n"
+            os.closerange(low, fd)
+        low = fd + 1

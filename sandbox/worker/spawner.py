@@ -75,9 +75,7 @@ class Spawner:
         own_pidns = self.pidns_ok and linux.new_pid_namespace_for_children()
         pid = os.fork()
         if pid == 0:
-            keep = theirs.fileno()
-            os.closerange(3, keep)
-            os.closerange(keep + 1, 1 << 16)
+            linux.close_all_but({0, 1, 2, theirs.fileno()})
             standby_main(theirs, workdir, uid)
             os._exit(70)
         if own_pidns and not linux.restore_pid_namespace(self.own_ns):

@@ -51,14 +51,15 @@ class _Quitter:
 
 
 def _options(argv: list[str]) -> dict:
-    opts = {"workroot": "/work", "empty": "/rrtf/empty", "tmpfs_mb": 256, "debug": False, "weak": False}
+    opts = {"workroot": "/work", "empty": "/rrtf/empty", "tmpfs_mb": 256, "jobs_per_harness": 1, "debug": False,
+            "weak": False}
     it = iter(argv)
     for arg in it:
         if arg in ("--debug", "--weak"):
             opts[arg[2:]] = True
-        elif arg in ("--workroot", "--empty", "--tmpfs-mb"):
+        elif arg in ("--workroot", "--empty", "--tmpfs-mb", "--jobs-per-harness"):
             value = next(it)
-            opts[arg[2:].replace("-", "_")] = int(value) if arg == "--tmpfs-mb" else value
+            opts[arg[2:].replace("-", "_")] = int(value) if arg in ("--tmpfs-mb", "--jobs-per-harness") else value
     return opts
 
 
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     theirs.close()
     _preimport(TEST_MODULES)  # what a test may use, loaded before any harness forks
     send_frame(host_out, {"hello": {"pid": os.getpid(), "python": sys.version.split()[0]}})
-    Jobs(host_in, host_out, ours, opts["empty"], uid_change_makes_undumpable(), spawner).serve()
+    Jobs(host_in, host_out, ours, opts["empty"], uid_change_makes_undumpable(), spawner, opts["jobs_per_harness"]).serve()
 
 
 if __name__ == "__main__":
