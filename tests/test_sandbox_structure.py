@@ -110,7 +110,8 @@ def test_each_language_is_one_registered_module():
                     reason="ruff not installed")
 def test_ruff_clean():
     ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
-    shared = {"store.py", "schema.py", "errors.py"}  # the project's shared foundation, owned elsewhere
+    # The project's shared foundation, owned elsewhere (records.py: only its LANGUAGES line is ours).
+    shared = {"store.py", "schema.py", "errors.py", "records.py"}
     paths = [str(p.relative_to(ROOT)) for p in PACKAGE.rglob("*.py") if p.relative_to(PACKAGE).as_posix() not in shared]
     paths += ["benchmarks/sandbox_throughput.py", *map(str, (ROOT / "tests").glob("test_sandbox_*.py"))]
     r = subprocess.run([ruff, "check", "--line-length", "140", "--select", "E,F,W,I,B,UP", "--target-version", "py310",
