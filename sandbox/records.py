@@ -11,9 +11,8 @@ from enum import IntEnum
 from typing import Any
 
 from sandbox.errors import RecordError
+from sandbox.languages import NAMES as LANGUAGES  # one module per language in sandbox/languages/
 from sandbox.schema import build
-
-LANGUAGES = ("python", "java", "cpp")
 
 
 class Status(IntEnum):

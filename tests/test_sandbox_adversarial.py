@@ -43,7 +43,8 @@ CHEATS = {
         "class T:\n    def __bool__(self):\n        return True\n    def __eq__(self, other):\n        return True\n"
         "def add(a, b):\n    return T()\n",
     "kills its parent": "import os\ndef add(a, b):\n    os.kill(os.getppid(), 9)\n    return 0\n",
-    "kill -1 then wrong answer": "import os\ndef add(a, b):\n    try:\n        os.kill(-1, 9)\n    except OSError:\n        pass\n    return 0\n",
+    "kill -1 then wrong answer": "import os\ndef add(a, b):\n    try:\n        os.kill(-1, 9)\n    except OSError:\n"
+                                 "        pass\n    return 0\n",
     "kills every process it can see": "import os\nfor p in os.listdir('/proc'):\n    if p.isdigit() and int(p) != os.getpid():\n"
                                       "        try:\n            os.kill(int(p), 9)\n        except OSError:\n            pass\n"
                                       "def add(a, b):\n    return 0\n",
@@ -51,7 +52,8 @@ CHEATS = {
                                              "msg = json.dumps({'case': 0, 'passed': True, 'error': '', 'end': True}).encode()\n"
                                              "for fd in range(256):\n    try:\n        os.write(fd, struct.pack('>I', len(msg)) + msg)\n"
                                              "    except OSError:\n        pass\ndef add(a, b):\n    return 0\n",
-    "fork bomb": "import os\ndef add(a, b):\n    while True:\n        try:\n            os.fork()\n        except OSError:\n            pass\n",
+    "fork bomb": "import os\ndef add(a, b):\n    while True:\n        try:\n            os.fork()\n        except OSError:\n"
+                 "            pass\n",
     "memory bomb (one huge block)": "def add(a, b):\n    return len(bytearray(1 << 40))\n",
     "memory bomb (growing)": "def add(a, b):\n    x = []\n    while True:\n        x.append(bytearray(1 << 26))\n",
     "infinite loop": "def add(a, b):\n    while True:\n        pass\n",
@@ -219,7 +221,8 @@ def test_lost_harness_keeps_reported_cases_and_fails_the_rest():
         v = sb.check(problem, GOOD)
         assert (v.status, v.passed_tests, v.total_tests) == (Status.PARTIAL, 1, 2), v
         assert v.reason.startswith("harness_lost") and v.tests[1].error.startswith("harness_lost")
-        assert sb.workers[0].restarts == 1
+        # Only that job's harness was lost: the worker, with a fresh harness per job, carries on.
+        assert sb.workers[0].restarts == 0
         assert_pool_healthy(sb)
 
 

@@ -10,12 +10,13 @@ import shutil
 
 import pytest
 
-from sandbox import Sandbox, SandboxConfig
-from sandbox.compiled import check_compiled, normalise_output
-from sandbox.cpp import rewrite_test as cpp_rewrite
 from rrtf.datasets.humanevalpack import load_humanevalpack
-from sandbox.java import rewrite_test as java_rewrite
+from sandbox import Sandbox, SandboxConfig
+from sandbox.compiled.run import normalise_output
+from sandbox.languages.cpp import rewrite_test as cpp_rewrite
+from sandbox.languages.java import rewrite_test as java_rewrite
 from sandbox.records import IOCase, Problem, Status
+from sandbox.registry import language
 
 needs_java = pytest.mark.skipif(shutil.which("javac") is None, reason="JDK not installed")
 needs_cpp = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not installed")
@@ -58,7 +59,7 @@ def java_body(code: str) -> str:
 
 
 def judge(problem: Problem, completion: str, config: SandboxConfig = CONFIG):
-    return check_compiled(problem, completion, 0, config)
+    return language(problem.language).judge(problem, completion, 0, config)
 
 
 def outcomes(verdict) -> list[bool]:
@@ -139,7 +140,10 @@ JAVA_NONCE_HUNT = """
         if (here != null) files.addAll(java.util.Arrays.asList(here));
         files.add(new java.io.File("/dev/fd/3"));
         java.io.File[] procs = new java.io.File("/proc").listFiles();
-        if (procs != null) for (java.io.File p : procs) { files.add(new java.io.File(p, "cmdline")); files.add(new java.io.File(p, "environ")); }
+        if (procs != null) for (java.io.File p : procs) {
+            files.add(new java.io.File(p, "cmdline"));
+            files.add(new java.io.File(p, "environ"));
+        }
         for (java.io.File f : files) {
             try {
                 String text = new String(java.nio.file.Files.readAllBytes(f.toPath()), java.nio.charset.StandardCharsets.ISO_8859_1);
@@ -185,9 +189,10 @@ def test_java_rewrite_splits_each_expression():
     # Commas inside calls, generics and strings don't split a case.
     test = JAVA_TEST.replace("s.add(-1, 1) == 0",
                              's.add(-1, 1) == 0,\n new HashMap<String, Integer>(Map.of("a,b", 1)).size() == 1')
-    new, n, names = java_rewrite(test, "R")
+    new, n, names = java_rewrite(test, {"s"})
     assert n == 5
-    assert new.count("R.check(") == 5
+    assert new.count("r__.check(") == 5
+    assert new.count("R.plain(s.add(") == 4  # every value from the candidate is rebuilt as plain data
     assert 'Map.of("a,b", 1)' in names[4]
 
 
@@ -320,7 +325,10 @@ CPP_NONCE_HUNT = r"""
     try { for (auto& e : std::filesystem::directory_iterator(".")) scan(e.path().string()); } catch (...) {}
     scan("/proc/self/fd/3");
     try {
-        for (auto& e : std::filesystem::directory_iterator("/proc")) { scan(e.path().string() + "/cmdline"); scan(e.path().string() + "/environ"); }
+        for (auto& e : std::filesystem::directory_iterator("/proc")) {
+            scan(e.path().string() + "/cmdline");
+            scan(e.path().string() + "/environ");
+        }
     } catch (...) {}
     FILE* o = fopen("/proc/self/fd/3", "a");
     if (o) {
@@ -355,7 +363,7 @@ def test_cpp_macros_cannot_rewrite_the_tests():
 
 
 def test_cpp_rewrite_keeps_declarations_and_groups_loops():
-    new, n, names = cpp_rewrite(CPP_TEST, "ns", "/*reporter*/")
+    new, n, names = cpp_rewrite(CPP_TEST, "/*reporter*/")
     assert n == 5
     assert "vector<int> v = {2, 3};" in new
     assert names[3].startswith("case 3: for (int i = 0; i < 3; i++)")

@@ -8,13 +8,17 @@ from collections import Counter, OrderedDict, deque
 
 import pytest
 
-from sandbox import Problem, Sandbox, SandboxConfig, Status
 from rrtf.datasets.humaneval import load_humaneval
 from rrtf.datasets.humanevalpack import load_humanevalpack
 from rrtf.datasets.mbpp import load_mbpp
-from sandbox.harness import Plan, PlanError, build_plan, make_verdict
+from sandbox import Problem, Sandbox, SandboxConfig, Status
 from sandbox.isolation import IsolationError, Limits, detect_isolation, require_isolation, run_isolated
-from sandbox.zygote import literal, normalize_output, to_text
+from sandbox.languages import PlanError
+from sandbox.languages.python import build_plan
+from sandbox.verdicts import Tally, make_verdict
+from sandbox.worker.plaindata import encode as to_text
+from sandbox.worker.plaindata import literal
+from sandbox.worker.stdio import normalize_output
 
 ADD_TEST = "def check(candidate):\n    assert candidate(1, 2) == 3\n    assert candidate(2, 2) == 4\n    assert candidate(-1, 1) == 0\n"
 
@@ -75,12 +79,13 @@ def test_all_humaneval_tests_split_into_real_cases():
 
 # --------------------------------------------------------------------------- status rules (pure)
 
-PLAN3 = Plan("function", ["a", "b", "c"])
-PROBLEM = Problem(task_id="t", prompt="", test="x")
-
-
 def verdict(*msgs, lost=""):
-    return make_verdict(PROBLEM, 0, PLAN3, {"messages": list(msgs), "lost": lost}, isolation="bwrap")
+    tally = Tally(3)
+    for msg in msgs:
+        tally.absorb(msg)
+    if lost:
+        tally.lose(lost)
+    return make_verdict("t", 0, ["a", "b", "c"], tally, isolation="bwrap")
 
 
 def case(i, error=None):
@@ -233,7 +238,8 @@ def test_objects_of_program_classes_are_handles(sandbox):
 
 def test_output_is_captured_and_program_globals_reach_the_test(sandbox):
     problem = add_problem("def check(candidate):\n    assert candidate(1, 2) == OFFSET + helper(3)\n")
-    v = sandbox.check(problem, "OFFSET = 10\ndef helper(x):\n    return x - 10\ndef add(a, b):\n    print('adding', a, b)\n    return a + b\n")
+    v = sandbox.check(problem, "OFFSET = 10\ndef helper(x):\n    return x - 10\n"
+                               "def add(a, b):\n    print('adding', a, b)\n    return a + b\n")
     assert v.passed, v
     assert "adding 1 2" in v.stdout
 

@@ -11,10 +11,10 @@ import time
 
 import pytest
 
-from sandbox import Sandbox, SandboxConfig, Status
 from rrtf.datasets.humaneval import load_humaneval
 from rrtf.datasets.humanevalpack import load_humanevalpack
 from rrtf.datasets.mbpp import load_mbpp
+from sandbox import Sandbox, SandboxConfig, Status
 
 # MBPP test split (500): canonical solutions that fail, and why (task id -> expected reason).
 # None besides MBPP_SLOW. (MBPP/367 is the one whose asserts need test_setup_code, run after the
@@ -81,6 +81,16 @@ def test_mbpp_canonical_pass_except_known(sandbox):
     unexpected = {tid: why for tid, why in fails.items() if tid not in MBPP_KNOWN_FAILURES and tid not in MBPP_SLOW}
     assert unexpected == {}
     print(f"MBPP failures: {fails}")
+
+
+@pytest.mark.slow
+def test_mbpp_other_splits_canonical_pass(sandbox):
+    """The other 474 MBPP tasks (prompt, validation, train): all pass. MBPP/533, whose test passes type
+    objects as arguments (`remove_datatype((4, 5, 4, 7.7, 1.2), int)`), failed before type objects
+    became plain data."""
+    problems = [p for split in ("prompt", "validation", "train") for p in load_mbpp(split)]
+    assert len(problems) == 474 and any(p.task_id == "MBPP/533" for p in problems)
+    assert failing(judge_all(sandbox, problems, "canonical_solution")) == {}
 
 
 def check_pack(sandbox, language: str) -> None:

@@ -1,22 +1,28 @@
-"""Pure parts of judging: split a problem's tests into separately counted test cases (`build_plan`),
-and turn what the in-sandbox harness reported into a `Verdict` (`make_verdict`).
+"""Python: split a problem's tests into separately counted test cases (a `Plan`), and prepare the
+job the warm worker pool judges (sandbox/worker/: the harness runs the rewritten test code, the
+candidate runs in its own process).
 
-A plan is test code rewritten so that each test case runs inside `with __rrtf_case__(i):`, which
-the harness (sandbox/zygote.py) implements by running the block, catching its failure, and
+A plan is test code rewritten so that each test case runs inside `with __rrtf_case__(i):`, which the
+harness (sandbox/worker/testns.py) implements by running the block, catching its failure, and
 reporting case i. So "k of n passed" counts real test cases, and n is known before anything runs.
 """
 from __future__ import annotations
 
 import ast
+import base64
+import functools
+import marshal
+import sys
 from dataclasses import dataclass, field
 
-from sandbox.records import Problem, Status, TestResult, Verdict
+from sandbox.config import SandboxConfig
+from sandbox.languages import PlanError
+from sandbox.records import IOCase, Problem
+
+NAME = "python"
+RUNS_IN = "worker"
 
 CASE, SETUP, ENTRY = "__rrtf_case__", "__rrtf_setup__", "__rrtf_entry__"
-
-
-class PlanError(ValueError):
-    """The problem's own test code is unusable (not the candidate's fault)."""
 
 
 @dataclass
@@ -126,74 +132,48 @@ def _indent(code: str) -> str:
     return "".join("    " + line + "\n" for line in code.splitlines()) or "    pass\n"
 
 
-# --------------------------------------------------------------------------- verdicts
+# --------------------------------------------------------------------------- the job
 
-WRONG_ANSWER_ERRORS = ("AssertionError", "wrong output")
-
-
-def is_wrong_answer(error: str) -> bool:
-    """A failed check of a returned value, as opposed to the program crashing / timing out."""
-    return error.startswith(WRONG_ANSWER_ERRORS)
-
-
-def reason_for(error: str) -> str:
-    if error.startswith("timeout") or "killed by SIGXCPU" in error:
-        return "timeout"
-    if "MemoryError" in error:
-        return "memory_limit"
-    return error
+@functools.lru_cache(maxsize=4096)
+def _plan_for(test: str, entry_point: str, test_list: tuple, setup: str, io: tuple) -> Plan:
+    problem = Problem(task_id="", prompt="", entry_point=entry_point, test=test, test_list=list(test_list),
+                      test_setup_code=setup, io_cases=[IOCase(i, o) for i, o in io])
+    return build_plan(problem)
 
 
-def make_verdict(problem: Problem, sample_index: int, plan: Plan, result: dict, *, isolation: str,
-                 output_limit: int = 4096) -> Verdict:
-    """Apply the status rules to the harness's messages. Only cases the harness reported as passed
-    count, and PASSED needs every case passed plus the harness's explicit end-of-run message."""
-    n = len(plan.case_names)
-    outcome: dict[int, tuple[bool, str]] = {}
-    compile_error = test_error = ""
-    setup_errors: list[str] = []
-    stdout = stderr = ""
-    ended = False
-    for msg in result.get("messages", []):
-        if not isinstance(msg, dict):
-            continue
-        if "case" in msg and isinstance(msg["case"], int) and 0 <= msg["case"] < n and msg["case"] not in outcome:
-            outcome[msg["case"]] = (msg.get("passed") is True, str(msg.get("error", "")))
-        elif "compile_error" in msg:
-            compile_error = str(msg["compile_error"])
-        elif "test_error" in msg:
-            test_error = str(msg["test_error"])
-        elif "setup_error" in msg:
-            setup_errors.append(str(msg["setup_error"]))
-        elif "harness_error" in msg:
-            test_error = test_error or f"harness_error: {msg['harness_error']}"
-        elif "stdout" in msg:
-            stdout, stderr = str(msg.get("stdout", "")), str(msg.get("stderr", ""))
-        elif msg.get("end") is True:
-            ended = True
-    lost = str(result.get("lost") or "")
-    if not ended and not lost:
-        lost = "harness_lost"
-    missing = lost or test_error or "not run"
-    tests = []
-    for i, name in enumerate(plan.case_names):
-        ok, error = outcome.get(i, (False, missing))
-        tests.append(TestResult(name=name, passed=ok, error="" if ok else error))
-    k = sum(t.passed for t in tests)
-    if compile_error:
-        status, reason = Status.COMPILE_ERROR, compile_error
-        k = 0
-        tests = [TestResult(t.name, False, "not run: compile error") for t in tests]
-    elif ended and not lost and k == n and n > 0:
-        status, reason = Status.PASSED, ""
-    else:
-        crash = [t.error for t in tests if not t.passed and not is_wrong_answer(t.error)]
-        if k == 0 and crash:
-            status = Status.RUNTIME_ERROR
-        else:
-            status = Status.PARTIAL
-        reason = reason_for(crash[0]) if crash else (lost or "wrong_answer")
-    return Verdict(task_id=problem.task_id, sample_index=sample_index, status=status, passed_tests=k,
-                   total_tests=n, tests=tests, duration_s=float(result.get("duration_s", 0.0)),
-                   stdout=stdout[:output_limit], stderr=stderr[:output_limit], reason=reason,
-                   isolation=isolation)
+def cached_plan(problem: Problem) -> Plan:
+    """Plans depend only on the tests: many samples of one problem share one."""
+    try:
+        return _plan_for(problem.test, problem.entry_point, tuple(problem.test_list), problem.test_setup_code,
+                         tuple((c.input, c.output) for c in problem.io_cases))
+    except PlanError as exc:
+        raise PlanError(f"{problem.task_id}: {exc}") from None
+
+
+def validate(problem: Problem) -> None:
+    cached_plan(problem)
+
+
+@functools.lru_cache(maxsize=4096)
+def compiled(source: str, name: str) -> str:
+    """Trusted code (tests, prompts) compiled once on the host, marshalled for the harness: a fresh
+    harness per job would otherwise compile it every time. "" if it does not compile (the harness
+    then compiles it itself, and reports the error as before)."""
+    try:
+        return base64.b64encode(marshal.dumps(compile(source, name, "exec"))).decode() if source.strip() else ""
+    except (SyntaxError, ValueError, OverflowError, MemoryError, RecursionError):
+        return ""
+
+
+def prepare(problem: Problem, completion: str, config: SandboxConfig) -> tuple[dict, list[str]]:
+    """The worker job for one sample (the pool adds its id), and the names of its test cases."""
+    plan = cached_plan(problem)
+    prefix = problem.code_prefix if plan.mode == "function" else ""
+    job = {"mode": plan.mode, "program": problem.program(completion), "plan_source": plan.source,
+           "code": {"version": sys.version, "plan": compiled(plan.source, "<test>"), "prefix": compiled(prefix, "<prompt>")},
+           "io_cases": plan.io_cases, "entry_point": problem.entry_point, "timeout_s": config.timeout_s,
+           "program_timeout_s": config.program_timeout_s, "output_limit_bytes": config.output_limit_bytes,
+           "report_chars": config.verdict_output_chars, "rlimits": config.rlimits(),
+           # The prompt's own helpers are run by the harness itself (trusted dataset code).
+           "trusted_prefix": prefix}
+    return job, plan.case_names

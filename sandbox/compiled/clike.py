@@ -148,3 +148,18 @@ def strip_comments(text: str) -> str:
         out.append(text[i])
         i += 1
     return "".join(out)
+
+
+def code_matches(text: str, pattern: re.Pattern) -> list[re.Match]:
+    """Matches of `pattern` that start in code: not inside a string/char literal or a comment."""
+    out, i = [], 0
+    while i < len(text):
+        j = _skip_literal(text, i)
+        if j != i:
+            i = j
+            continue
+        m = pattern.match(text, i)
+        if m:
+            out.append(m)
+        i += 1
+    return out

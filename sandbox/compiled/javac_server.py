@@ -5,7 +5,7 @@ compiles a HumanEval-sized file in ~60 ms. The server runs inside bubblewrap (no
 system, unprivileged uid) like everything else that touches candidate text, but it never runs
 candidate code: `-proc:none` disables annotation processors, so compiling is pure parsing/type
 checking. The class files it returns are then run by `compiled.check_compiled` in a fresh sandbox per
-candidate, as before. Used at isolation level "bwrap" only; other levels compile in the run sandbox.
+candidate. Used at isolation level "bwrap" only; other levels compile in the run sandbox.
 
 Protocol (stdin/stdout, big-endian, java.io.Data*Stream): request = int n, n x (UTF name, int len,
 bytes); reply = bool ok, int len + diagnostics, int m, m x (UTF class name, int len, bytes).
@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sandbox import isolation
+from sandbox import isolation, seccomp
 from sandbox.toolcache import build_once
 
 SERVER_CLASS = "RrtfJavac"
@@ -145,13 +145,19 @@ class JavacServer:
 
     def _start(self) -> None:
         uid = isolation.candidate_uid()
-        argv = isolation.bwrap_argv(tmpfs_mb=16, extra_ro_binds=[str(self.classes_dir)])
+        fd = seccomp.filter_fd()
+        argv = isolation.bwrap_argv(tmpfs_mb=16, extra_ro_binds=[str(self.classes_dir)], seccomp_fd=fd)
         argv += isolation.drop_privileges_argv(uid)
         argv += [_java_bin(), *JVM_FLAGS, f"-Xmx{SERVER_HEAP_MB}m", "-cp", str(self.classes_dir), SERVER_CLASS]
         limits = isolation.Limits(timeout_s=0, cpu_s=24 * 3600, memory_mb=None, nproc=256, fsize_mb=1, nofile=256)
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     env={"PATH": isolation.SANDBOX_PATH, "LANG": "C.UTF-8"}, start_new_session=True,
-                                     preexec_fn=lambda: isolation.set_rlimits(limits))
+        try:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                         env={"PATH": isolation.SANDBOX_PATH, "LANG": "C.UTF-8"}, start_new_session=True,
+                                         pass_fds=[fd] if fd is not None else [],
+                                         preexec_fn=lambda: isolation.set_rlimits(limits))
+        finally:
+            if fd is not None:
+                os.close(fd)
         self.compiles = 0
 
     def close(self) -> None:
