@@ -28,7 +28,7 @@ class Status(IntEnum):
         return self.name.lower()
 
     @classmethod
-    def parse(cls, value: str | int) -> "Status":
+    def parse(cls, value: str | int) -> Status:
         if isinstance(value, int):
             return cls(value)
         return cls[value.upper()]
@@ -82,7 +82,7 @@ class Problem:
         return asdict(self)
 
     @classmethod
-    def from_record(cls, rec: dict[str, Any], *, where: str = "") -> "Problem":
+    def from_record(cls, rec: dict[str, Any], *, where: str = "") -> Problem:
         """Build from our own format or HumanEval / HumanEvalPack / MBPP records, every field
         type-checked (sandbox.schema): a bad record is an error naming file:line and field."""
         if not isinstance(rec, dict):
@@ -169,5 +169,5 @@ class Verdict:
         return rec
 
     @classmethod
-    def from_record(cls, rec: dict[str, Any], *, where: str = "") -> "Verdict":
+    def from_record(cls, rec: dict[str, Any], *, where: str = "") -> Verdict:
         return build(cls, rec, where)

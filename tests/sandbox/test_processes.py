@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from sandboxkit import DEEP_CHAIN, FORK_CHAIN
 
 from sandbox import Problem, Sandbox, SandboxConfig, Status
 
@@ -21,14 +22,6 @@ def sandbox():
         yield sb
 
 
-DEEP_CHAIN = '''
-import os
-def add(a, b):
-    for _ in range(1500):
-        os.mkdir("d")
-        os.chdir("d")
-    return a + b
-'''
 
 
 def test_a_deep_directory_chain_does_not_break_the_clean_up(sandbox):
@@ -40,23 +33,6 @@ def test_a_deep_directory_chain_does_not_break_the_clean_up(sandbox):
     assert sandbox.check(ADD, GOOD).passed
 
 
-# Each generation forks and exits at once (racing any scan-and-kill), for about two seconds; the
-# last one sleeps. Nothing of it may outlive the candidate.
-FORK_CHAIN = '''
-import os, time
-def add(a, b):
-    if os.fork() == 0:
-        start = time.monotonic()
-        while time.monotonic() - start < 2.0:
-            try:
-                if os.fork():
-                    os._exit(0)
-            except OSError:
-                pass
-        time.sleep(60)
-        os._exit(0)
-    return a + b
-'''
 # Counts live processes in the worker that run under a candidate uid: only the probe's own.
 COUNT = '''
 import os

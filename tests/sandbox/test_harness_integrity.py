@@ -8,6 +8,7 @@ harness", trusted test code plays it.
 from __future__ import annotations
 
 import pytest
+from sandboxkit import PAYLOAD, PLANTER
 
 from sandbox import Problem, Sandbox, SandboxConfig, Status
 
@@ -16,43 +17,7 @@ ADD = Problem(task_id="t/add", prompt="", entry_point="add",
 WRONG = "def add(a, b):\n    return 0\n"
 GOOD = "def add(a, b):\n    return a + b\n"
 
-# Runs wherever it is imported: makes every harness-like class in that process report passes, and
-# leaves a marker where later candidates look.
-PAYLOAD = '''
-import sys
-for _mod in list(sys.modules.values()):
-    for _obj in list(getattr(_mod, "__dict__", {}).values()):
-        if isinstance(_obj, type) and hasattr(_obj, "report_case"):
-            _orig = _obj.report_case
-            _obj.report_case = lambda self, i, e, _o=_orig: _o(self, i, None)
-for _path in ("/work/rrtf-pwned", "/tmp/rrtf-pwned", "/work/c/rrtf-pwned"):
-    try:
-        open(_path, "w").write("harness ran candidate code")
-    except OSError:
-        pass
-'''
 
-# Plants the payload everywhere a trusted process might import or read from (its own work dir as a
-# package, a test module, modules shadowing stdlib names), then names modules whose import has side
-# effects (`unittest.__main__` runs test discovery in the importer's working directory).
-PLANTER = f'''
-import os, types
-PAYLOAD = {PAYLOAD!r}
-for name in ("__init__.py", "test_pwn.py", "math.py", "typing.py", "sitecustomize.py", "usercustomize.py"):
-    with open(name, "w") as fh:
-        fh.write(PAYLOAD)
-os.makedirs("pkg", exist_ok=True)
-open("pkg/__init__.py", "w").write(PAYLOAD)
-os.chmod(".", 0o777)
-for name in os.listdir("."):
-    os.chmod(name, 0o777)
-discover = types.ModuleType("unittest.__main__")
-hello = types.ModuleType("__hello__")
-this = types.ModuleType("this")
-mine = types.ModuleType("pkg")
-def add(a, b):
-    return 0
-'''
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import pytest
 from rrtf.datasets.humanevalpack import load_humanevalpack
 from sandbox import Problem, Sandbox, SandboxConfig, Status
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 needs_java = pytest.mark.skipif(shutil.which("javac") is None, reason="JDK not installed")
 needs_cpp = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not installed")
 

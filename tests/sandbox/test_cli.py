@@ -14,7 +14,7 @@ import pytest
 
 from rrtf.paths import DATA_DIR
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 HUMANEVAL = DATA_DIR / "humaneval" / "HumanEval.jsonl.gz"
 
 

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 # Writes `frame` to every pipe this (harness) process holds, then keeps the job going.
 HOSTILE_TEST = '''
@@ -104,9 +104,7 @@ def test_an_oversized_completion_is_a_verdict_not_a_crash(tmp_path):
 def test_cli_invariant_for_a_mix_of_hostile_samples(tmp_path):
     """Every hostile sample class at once, through the CLI: exit 0, exactly one verdict per sample,
     only the honest ones passed, bounded memory."""
-    from test_sandbox_adversarial import CHEATS
-    from test_sandbox_harness_integrity import PLANTER
-    from test_sandbox_processes import DEEP_CHAIN, FORK_CHAIN
+    from sandboxkit import CHEATS, DEEP_CHAIN, FORK_CHAIN, PLANTER
 
     hostile = [*CHEATS.values(), PLANTER, DEEP_CHAIN, FORK_CHAIN, GOOD + "#" + "x" * (20 << 20) + "\n"]
     samples = [{"task_id": "t/add", "completion": c} for c in hostile]
