@@ -11,6 +11,7 @@ Chat teachers' responses are not cut at stop strings (their markdown would be).
 
 Teachers are backend spec strings (`rrtf.backends.parse_spec`), highest priority first:
   "reference"                    the dataset's canonical_solution (rrtf.backends.reference)
+  "dataset:NAME"                 teacher NAME's answer kept with the problem (Problem.teacher_answers)
   "transformers:PATH"            a local checkpoint, loaded for the teacher stage and freed after it
   "openai:BASE_URL#MODEL"        an OpenAI-compatible endpoint, completions API (base models)
   "openai-chat:BASE_URL#MODEL"   the same, chat API (instruction models; the prompt is the user turn)
@@ -110,7 +111,15 @@ class Teacher:
 
     @property
     def is_reference(self) -> bool:
+        """Answers that are data (the canonical solution, or a named teacher's kept answer), not model output."""
         return self.backend == "reference"
+
+    def answer(self, problem: Problem) -> str:
+        """A data teacher's answer to `problem` ("" when it has none)."""
+        name = self.options.get("teacher")
+        if name is None:
+            return problem.canonical_solution
+        return next((a.solution for a in problem.teacher_answers if a.teacher == name), "")
 
     def identity(self) -> dict[str, Any]:
         """What the teacher's answers depend on: the model and how it is asked, not where it runs."""
@@ -118,7 +127,7 @@ class Teacher:
 
     def applies_to(self, problem: Problem) -> bool:
         # A problem without a reference answer gets no reference candidate (rather than an empty one).
-        return not self.is_reference or bool(problem.canonical_solution.strip())
+        return not self.is_reference or bool(self.answer(problem).strip())
 
     def build(self, problems: Sequence[Problem], prompts: dict[str, str], cfg: SamplerConfig,
               on_wait=None) -> GenerationBackend:
@@ -126,7 +135,7 @@ class Teacher:
             return self.instance
         if self.is_reference:
             # The bare canonical solution: it is the SFT target, in the form the student answers in.
-            answers = {prompts[p.task_id]: p.canonical_solution for p in problems if self.applies_to(p)}
+            answers = {prompts[p.task_id]: self.answer(p) for p in problems if self.applies_to(p)}
             return build_backend("reference", answers=answers)
         options = dict(self.options)
         if self.backend == "openai":
@@ -142,6 +151,8 @@ def parse_teacher_spec(spec: str) -> Teacher:
     except (ValueError, FileNotFoundError) as exc:
         raise type(exc)(f"teacher {spec!r}: {exc}") from None
     if parsed.backend == "reference":
+        if parsed.kind == "dataset":
+            return Teacher(f"dataset:{parsed.arg}", "reference", parsed.options)
         return Teacher("reference", "reference")
     if parsed.backend == "openai":
         return Teacher(f"{parsed.kind}:{parsed.options['model']}", "openai", parsed.options, use_stop=not parsed.options["chat"])

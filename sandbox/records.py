@@ -43,6 +43,15 @@ class IOCase:
 
 
 @dataclass
+class TeacherAnswer:
+    """A solution from a named teacher, kept with the problem (data_evol writes them) so that a run
+    can rank teachers of different quality (`--teachers dataset:NAME`)."""
+
+    teacher: str
+    solution: str
+
+
+@dataclass
 class Problem:
     """A programming problem with its tests.
 
@@ -64,6 +73,7 @@ class Problem:
     buggy_solution: str = ""
     source: str = ""  # dataset name, e.g. "humaneval", "mbpp", "tiny-tasks"
     split: str = ""  # e.g. "train", "heldout", "test"
+    teacher_answers: list[TeacherAnswer] = field(default_factory=list)  # other teachers' solutions
 
     def program(self, completion: str) -> str:
         return self.code_prefix + completion
