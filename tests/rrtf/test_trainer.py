@@ -160,9 +160,12 @@ def test_two_processes_with_torchrun(model_dir, tmp_path):
         trainer = build_trainer(load_model({str(model_dir)!r}, dtype=torch.float32), load_starcoder_tokenizer(), cfg, groups)
         trainer.train()
         w = trainer.model.transformer.h[0].attn.c_attn.weight
-        print("RESULT", json.dumps({{"rank": trainer.args.process_index, "world": trainer.args.world_size,
-                                     "checksum": float(w.double().sum()),
-                                     "logs": [h for h in trainer.state.log_history if "loss_rank" in h]}}))
+        # one file per rank: two processes printing to one pipe interleave their lines
+        result = {{"rank": trainer.args.process_index, "world": trainer.args.world_size,
+                  "checksum": float(w.double().sum()),
+                  "logs": [h for h in trainer.state.log_history if "loss_rank" in h]}}
+        with open({str(tmp_path)!r} + f"/result{{trainer.args.process_index}}.json", "w") as f:
+            json.dump(result, f)
     """))
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.run(
@@ -170,7 +173,7 @@ def test_two_processes_with_torchrun(model_dir, tmp_path):
         capture_output=True, text=True, timeout=300, env=env, cwd=REPO,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    results = [json.loads(line.split("RESULT ", 1)[1]) for line in proc.stdout.splitlines() if "RESULT " in line]
+    results = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("result*.json"))]
     assert sorted(r["rank"] for r in results) == [0, 1] and all(r["world"] == 2 for r in results)
     assert results[0]["checksum"] == pytest.approx(results[1]["checksum"], abs=1e-6)  # DDP kept them in sync
     assert len(results[0]["logs"]) == 2 and "rank_accuracy" in results[0]["logs"][0]
