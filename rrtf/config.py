@@ -54,6 +54,8 @@ class RRTFConfig(TrainingArguments):
             "'transformers:PATH', 'openai:BASE_URL#MODEL' or 'openai-chat:BASE_URL#MODEL'."
         },
     )
+    prompts_per_call: int = field(default=8, metadata={"help": "Prompts per generate() call when sampling (bounds memory; "
+                                                                 "samples do not depend on it: seeds are per prompt and sample)."})
     teacher_timeout: float = field(default=120.0, metadata={"help": "Seconds per request attempt to a served teacher."})
     teacher_retries: int = field(default=3, metadata={"help": "Further attempts after a transient teacher failure."})
     teacher_concurrency: int = field(default=8, metadata={"help": "Requests in flight to a served teacher."})

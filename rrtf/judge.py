@@ -1,6 +1,6 @@
 """Judge: run every candidate's code against its problem's tests in the sandbox, resumably.
 
-    verdicts = judge(problems, candidates, sandbox, "round0/verdicts.rank0.jsonl")   # verdicts[i] judges candidates[i]
+    verdicts = judge(problems, candidates, sandbox, "round0/verdicts.process0.jsonl")   # verdicts[i] judges candidates[i]
 
 Each verdict line carries the candidate's round and the hash of what was judged (task id + code):
 a stored verdict is reused only for the very same code, so after resampling a candidate is rejudged,

@@ -45,6 +45,20 @@ class EncodedGroup:
         return len(self.prompt_ids) + sum(map(len, self.response_ids))
 
 
+@dataclass
+class DenseBatch:
+    """Any layout's batch as plain tensors, for tuning methods that run the model their own way
+    (rrtf.tuning: virtual tokens, Bitune): every row starts with its prompt (prompt_lengths [B] tokens),
+    `allowed` [B, 1, L, L] is the bool attention mask (True = may attend), `keep` [B, L] the positions
+    whose logits the layout's `scores_from_logits` reads (in row-major order)."""
+
+    input_ids: torch.Tensor
+    position_ids: torch.Tensor
+    allowed: torch.Tensor
+    keep: torch.Tensor
+    prompt_lengths: torch.Tensor
+
+
 def group_field(group: Any, name: str, default: Any = None) -> Any:
     return group.get(name, default) if isinstance(group, dict) else getattr(group, name, default)
 
@@ -202,6 +216,12 @@ class PackedLayout:
         return self.scores_from_logits(logits, batch)
 
     @staticmethod
+    def dense(batch: dict[str, torch.Tensor]) -> DenseBatch:
+        segment_ids = batch["segment_ids"]
+        return DenseBatch(batch["input_ids"], batch["position_ids"], packed_attention_mask(segment_ids, additive=False),
+                          batch["source_mask"], (segment_ids == PROMPT_SEGMENT).sum(-1))
+
+    @staticmethod
     def scores_from_logits(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """p [G, N] from the logits at the batch's source positions ([K, V]), or from full logits [B, L, V]."""
         segment_ids, source_mask = batch["segment_ids"], batch["source_mask"]
@@ -244,11 +264,28 @@ class SeparateLayout:
         }
 
     def scores(self, model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        # position t predicts token t+1: keep the LM head only where t+1 is a response token (as PackedLayout)
-        targets = batch["response_mask"][:, 1:]
-        keep = torch.nn.functional.pad(targets, (0, 1))
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False,
-                       logits_to_keep=keep).logits  # [K, V], row-major over (row, position)
+                       logits_to_keep=self.logits_to_keep(batch)).logits  # [K, V], row-major over (row, position)
+        return self.scores_from_logits(logits, batch)
+
+    @staticmethod
+    def logits_to_keep(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        # position t predicts token t+1: keep the LM head only where t+1 is a response token (as PackedLayout)
+        return torch.nn.functional.pad(batch["response_mask"][:, 1:], (0, 1))
+
+    @classmethod
+    def dense(cls, batch: dict[str, torch.Tensor]) -> DenseBatch:
+        valid = batch["attention_mask"].bool()
+        length = valid.shape[-1]
+        causal = torch.ones(length, length, dtype=torch.bool, device=valid.device).tril()
+        allowed = (causal & valid.unsqueeze(-2)).unsqueeze(1)
+        positions = torch.arange(length, device=valid.device).expand(valid.shape[0], length)
+        return DenseBatch(batch["input_ids"], positions, allowed, cls.logits_to_keep(batch), (valid & ~batch["response_mask"]).sum(-1))
+
+    @staticmethod
+    def scores_from_logits(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """p [G, N] from the logits at the kept positions ([K, V], as `logits_to_keep` selects them)."""
+        targets = batch["response_mask"][:, 1:]
         rows, cols = torch.nonzero(targets, as_tuple=True)
         token_lp = torch.zeros(targets.shape, dtype=torch.float32, device=logits.device)
         token_lp = token_lp.index_put((rows, cols), token_logprobs(logits, batch["input_ids"][:, 1:][rows, cols]))
@@ -258,6 +295,17 @@ class SeparateLayout:
 
 
 LAYOUTS = {layout.name: layout for layout in (PackedLayout, SeparateLayout)}
+
+
+class MethodLayout:
+    """A layout whose model call belongs to a tuning method: `forward(model, dense) -> logits [K, V]`
+    at `dense.keep`, scored exactly as the wrapped layout scores its own logits."""
+
+    def __init__(self, inner, forward):
+        self.inner, self.forward, self.name = inner, forward, inner.name
+
+    def scores(self, model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.inner.scores_from_logits(self.forward(model, self.inner.dense(batch)), batch)
 
 
 def candidate_scores(model, batch: dict[str, torch.Tensor], layout: str = "packed") -> torch.Tensor:

@@ -11,6 +11,7 @@ Chat teachers' responses are not cut at stop strings (their markdown would be).
 
 Teachers are backend spec strings (`rrtf.backends.parse_spec`), highest priority first:
   "reference"                    the dataset's canonical_solution (rrtf.backends.reference)
+  "dataset:NAME"                 teacher NAME's answer kept with the problem (Problem.teacher_answers)
   "transformers:PATH"            a local checkpoint, loaded for the teacher stage and freed after it
   "openai:BASE_URL#MODEL"        an OpenAI-compatible endpoint, completions API (base models)
   "openai-chat:BASE_URL#MODEL"   the same, chat API (instruction models; the prompt is the user turn)
@@ -28,7 +29,7 @@ Each batch's candidates are appended in one write (sandbox.store); a rerun skips
 candidates are all there. Teachers run before the student, so a bad teacher fails before the long part.
 
 Data parallel (TRL PR #2824: processes must not sample the same candidates): process p takes
-problems p, p + W, ... and writes its own file `STEM.rank{p}.jsonl` (no two processes append to one
+problems p, p + W, ... and writes its own file `STEM.process{p}.jsonl` (no two processes append to one
 file); `read_candidates(out_path)` merges them after a barrier.
 """
 from __future__ import annotations
@@ -110,7 +111,15 @@ class Teacher:
 
     @property
     def is_reference(self) -> bool:
+        """Answers that are data (the canonical solution, or a named teacher's kept answer), not model output."""
         return self.backend == "reference"
+
+    def answer(self, problem: Problem) -> str:
+        """A data teacher's answer to `problem` ("" when it has none)."""
+        name = self.options.get("teacher")
+        if name is None:
+            return problem.canonical_solution
+        return next((a.solution for a in problem.teacher_answers if a.teacher == name), "")
 
     def identity(self) -> dict[str, Any]:
         """What the teacher's answers depend on: the model and how it is asked, not where it runs."""
@@ -118,7 +127,7 @@ class Teacher:
 
     def applies_to(self, problem: Problem) -> bool:
         # A problem without a reference answer gets no reference candidate (rather than an empty one).
-        return not self.is_reference or bool(problem.canonical_solution.strip())
+        return not self.is_reference or bool(self.answer(problem).strip())
 
     def build(self, problems: Sequence[Problem], prompts: dict[str, str], cfg: SamplerConfig,
               on_wait=None) -> GenerationBackend:
@@ -126,7 +135,7 @@ class Teacher:
             return self.instance
         if self.is_reference:
             # The bare canonical solution: it is the SFT target, in the form the student answers in.
-            answers = {prompts[p.task_id]: p.canonical_solution for p in problems if self.applies_to(p)}
+            answers = {prompts[p.task_id]: self.answer(p) for p in problems if self.applies_to(p)}
             return build_backend("reference", answers=answers)
         options = dict(self.options)
         if self.backend == "openai":
@@ -142,6 +151,8 @@ def parse_teacher_spec(spec: str) -> Teacher:
     except (ValueError, FileNotFoundError) as exc:
         raise type(exc)(f"teacher {spec!r}: {exc}") from None
     if parsed.backend == "reference":
+        if parsed.kind == "dataset":
+            return Teacher(f"dataset:{parsed.arg}", "reference", parsed.options)
         return Teacher("reference", "reference")
     if parsed.backend == "openai":
         return Teacher(f"{parsed.kind}:{parsed.options['model']}", "openai", parsed.options, use_stop=not parsed.options["chat"])
@@ -187,7 +198,7 @@ def shard(problems: Sequence[Problem], process_index: int, num_processes: int) -
 
 def shard_path(out_path: str | os.PathLike, process_index: int, num_processes: int) -> Path:
     out_path = Path(out_path)
-    return out_path if num_processes == 1 else out_path.with_name(f"{out_path.stem}.rank{process_index}{out_path.suffix}")
+    return out_path if num_processes == 1 else out_path.with_name(f"{out_path.stem}.process{process_index}{out_path.suffix}")
 
 
 def candidate_key(rec: dict) -> tuple[int, str, int]:
@@ -198,7 +209,7 @@ def read_candidates(out_path: str | os.PathLike, *, round: int | None = None) ->
     """All candidates in `out_path` and its per-process files, without duplicates (safe while other
     processes still write: their torn last lines are ignored, not truncated)."""
     out_path = Path(out_path)
-    paths = [out_path, *sorted(out_path.parent.glob(f"{out_path.stem}.rank*{out_path.suffix}"))]
+    paths = [out_path, *sorted(out_path.parent.glob(f"{out_path.stem}.process*{out_path.suffix}"))]
     records = read_store(paths, candidate_key, parse=Candidate.from_record)
     cands = [Candidate.from_record(r, where=str(out_path)) for r in records]
     return sorted((c for c in cands if round is None or c.round == round), key=lambda c: (c.round, c.task_id, c.index))

@@ -6,7 +6,7 @@ writes to outputs/rrtf-default (another configuration gets a directory named by 
     run_identity.json, state.json        what the run is, and which rounds are done
     eval_before.json / eval_after.json   held-out results (+ .samples.jsonl, resumable)
     round{r}/candidates*.jsonl           sampled candidates (one file per process)
-    round{r}/verdicts.rank{k}.jsonl      sandbox verdicts, keyed by the hash of the judged code
+    round{r}/verdicts.process{k}.jsonl      sandbox verdicts, keyed by the hash of the judged code
     round{r}/ranked.jsonl                RankedGroup records: the training data of the round
     round{r}/checkpoints/                Trainer checkpoints
     round{r}/model/                      the student after the round (as its tuning method saves it)
@@ -175,11 +175,11 @@ class Run:
             cfg = SamplerConfig.from_config(self.config, progress=self.progress)
             mine = sample(problems, student(), cfg.teachers, cfg, rd / "candidates.jsonl", round=r,
                           process_index=self.state.process_index, num_processes=self.state.num_processes)
-            judge(problems, mine, sandbox, rd / f"verdicts.rank{self.state.process_index}.jsonl", progress=self.progress)
+            judge(problems, mine, sandbox, rd / f"verdicts.process{self.state.process_index}.jsonl", progress=self.progress)
             self.state.wait_for_everyone()
             if self.state.is_main_process:
                 candidates = read_candidates(rd / "candidates.jsonl", round=r)
-                verdicts = align_verdicts(candidates, read_verdicts(sorted(rd.glob("verdicts.rank*.jsonl"))))
+                verdicts = align_verdicts(candidates, read_verdicts(sorted(rd.glob("verdicts.process*.jsonl"))))
                 groups, rank_stats = rank_groups(problems, candidates, verdicts, RankerConfig.from_config(self.config))
                 print(rank_stats.summary())
                 write_jsonl(ranked_path, [g.to_record() for g in groups])
@@ -266,10 +266,12 @@ def run(config: RRTFConfig) -> dict[str, Any]:
 
     workers = config.sandbox_workers
     with Sandbox(SandboxConfig(**({"workers": workers} if workers else {}))) as sandbox:
-        before_model = model
-        if done and read_state(runner.path("eval_before.json")) is None:
-            before_model = load_model(base, dtype=torch.float32)  # "before" is the base model, not the resumed one
+        before_model = method.generation_model(model)
+        if (done or not method.identity_at_init) and read_state(runner.path("eval_before.json")) is None:
+            # "before" is the base model: not the resumed one, nor one the method changed before training
+            before_model = load_model(base, dtype=torch.float32).to(next(model.parameters()).device)
         before = runner.evaluate("eval_before", before_model, tokenizer, eval_problems, sandbox)
+        del before_model
         log_history: list[dict] = []
         verdicts: dict[str, dict[str, int]] = {}
         for r in range(config.rounds):
@@ -287,14 +289,14 @@ def run(config: RRTFConfig) -> dict[str, Any]:
                 runner.mark_round_done(r, history)
             for source, counts in stats.get("statuses", {}).items():
                 verdicts[f"round {r} {source}"] = counts
-        after = runner.evaluate("eval_after", model, tokenizer, eval_problems, sandbox)
+        after = runner.evaluate("eval_after", method.generation_model(model), tokenizer, eval_problems, sandbox)
 
     prints = gather_object([weights_fingerprint(model)])
     metrics = {
         "model": base, "dataset": config.dataset, "train_problems": len(train_problems),
         "eval_dataset": next(iter(eval_problems), None), "eval_problems": sum(map(len, eval_problems.values())),
         "rank_loss": config.rank_loss, "rounds": config.rounds, "tuning_method": config.tuning_method, "backend": config.backend,
-        "eval_before": before, "eval_after": after, "verdicts": verdicts, "rank_fingerprints": prints,
+        "eval_before": before, "eval_after": after, "verdicts": verdicts, "process_fingerprints": prints,
         "world_size": runner.state.num_processes, "wall_time_s": time.time() - start,
     }
     if runner.state.is_main_process:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections import defaultdict
 from typing import Any
 
 import torch
 from transformers import Trainer
+from transformers.trainer import TRAINING_ARGS_NAME
 
 from rrtf.config import RRTFConfig
 from rrtf.losses import rrtf_loss
@@ -75,6 +77,21 @@ class RRTFTrainer(Trainer):
             )
         return encoded
 
+    # Methods the Trainer cannot checkpoint by itself (own adapters, Bitune) save and reload their checkpoints.
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        if not self.tuning_method.own_checkpoints:
+            return super()._save(output_dir, state_dict)
+        output_dir = output_dir if output_dir is not None else self.args.output_dir
+        if self.args.should_save:
+            self.tuning_method.save(self.accelerator.unwrap_model(self.model), output_dir)
+            self.processing_class.save_pretrained(output_dir)
+            torch.save(self.args, os.path.join(output_dir, TRAINING_ARGS_NAME))
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
+        if not self.tuning_method.own_checkpoints:
+            return super()._load_from_checkpoint(resume_from_checkpoint, model)
+        self.tuning_method.load_weights(self.accelerator.unwrap_model(model or self.model), resume_from_checkpoint)
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         p = self.layout.scores(model, inputs)
         loss, parts = rrtf_loss(
@@ -87,7 +104,7 @@ class RRTFTrainer(Trainer):
             sft_weight=self.args.sft_weight,
         )
         mode = "train" if model.training else "eval"
-        # gather across processes here (every rank runs compute_loss in lockstep), average at log time
+        # gather across processes here (every process runs compute_loss in lockstep), average at log time
         values = self.accelerator.gather(torch.stack([parts[k].float() for k in sorted(parts)]).unsqueeze(0))
         for k, column in zip(sorted(parts), values.T):
             self._metrics[mode][k].extend(column.tolist())

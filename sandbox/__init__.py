@@ -9,6 +9,6 @@
 from sandbox.config import SandboxConfig
 from sandbox.isolation import IsolationError
 from sandbox.pool import Sandbox
-from sandbox.records import Problem, Status, TestResult, Verdict
+from sandbox.records import IOCase, Problem, Status, TestResult, Verdict
 
-__all__ = ["Sandbox", "SandboxConfig", "Problem", "Verdict", "Status", "TestResult", "IsolationError"]
+__all__ = ["Sandbox", "SandboxConfig", "Problem", "Verdict", "Status", "TestResult", "IOCase", "IsolationError"]

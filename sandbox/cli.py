@@ -18,10 +18,11 @@ from dataclasses import fields
 
 from sandbox.config import SandboxConfig
 from sandbox.errors import RecordError
-from sandbox.harness import PlanError, build_plan
 from sandbox.isolation import IsolationError
-from sandbox.store import JsonlStore, iter_jsonl, require
+from sandbox.languages import PlanError
 from sandbox.records import Problem
+from sandbox.registry import language
+from sandbox.store import JsonlStore, iter_jsonl, require
 
 
 def load_problems(path: str) -> dict[str, Problem]:
@@ -31,11 +32,10 @@ def load_problems(path: str) -> dict[str, Problem]:
         problem = Problem.from_record(rec, where=where)
         if problem.task_id in problems:
             raise RecordError(where, "task_id", f"duplicate task {problem.task_id!r}")
-        if problem.language == "python":
-            try:
-                build_plan(problem)
-            except PlanError as exc:
-                raise RecordError(where, "test", str(exc)) from None
+        try:
+            language(problem.language).validate(problem)
+        except PlanError as exc:
+            raise RecordError(where, "test", str(exc)) from None
         problems[problem.task_id] = problem
     return problems
 

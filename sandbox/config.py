@@ -25,6 +25,8 @@ class SandboxConfig:
     isolation: str | None = _opt(None, 'None = strongest available; "bwrap" | "unshare" | "none"')
     allow_weak_isolation: bool = _opt(False, 'explicit opt-in to run untrusted code without bwrap')
     compile_timeout_s: float = _opt(30.0, 'compiled languages: compiler run')
+    jobs_per_harness: int = _opt(1, 'Python jobs one trusted harness judges before it is replaced; 1 = a fresh harness '
+                                    'per job (a harness compromised by a job could misjudge up to N-1 later ones)')
     debug: bool = _opt(False, "keep the workers' stderr (for developing the sandbox itself)")
 
     def limits(self, timeout_s: float | None = None) -> Limits:

@@ -25,6 +25,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sandbox import seccomp
+
 LEVELS = ("bwrap", "unshare", "none")
 STRENGTH = {"bwrap": "strong", "unshare": "medium", "none": "weak"}
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -100,12 +102,15 @@ def python_executable() -> str:
 def bwrap_argv(*, work_dir: str = "/work", tmpfs_mb: int = 256, extra_ro_binds: list[str] | tuple = (),
                caps: tuple[str, ...] = ("CAP_SETUID", "CAP_SETGID"), env: dict[str, str] | None = None,
                files: dict[str, int] | None = None, dirs: list[str] | tuple = (),
-               bind_python: bool = False, work_perms: str = "1777") -> list[str]:
+               bind_python: bool = False, work_perms: str = "1777", bind_to: dict[str, str] | None = None,
+               empty_dirs: list[str] | tuple = (), seccomp_fd: int | None = None) -> list[str]:
     """The bwrap prefix: read-only system dirs, fresh namespaces (no network), a private tmpfs at
     `work_dir` (size-capped, `work_perms`: world-writable by default, the program's only writable
     place), a cleared environment, and only `caps` kept for the sandbox's root (the command drops
     to an unprivileged uid). `files` maps a destination path to an fd whose content bwrap copies
-    there; `dirs` are created (world-writable) in the work dir first."""
+    there; `dirs` are created (world-writable) in the work dir first. `bind_to` maps host paths to
+    sandbox paths (read-only), `empty_dirs` are created empty and read-only for everyone, and
+    `seccomp_fd` holds the filter every process of the sandbox runs under (sandbox/seccomp.py)."""
     argv = ["bwrap"]
     for d in SYSTEM_DIRS:
         if os.path.islink(d):
@@ -134,6 +139,10 @@ def bwrap_argv(*, work_dir: str = "/work", tmpfs_mb: int = 256, extra_ro_binds: 
         path = os.path.realpath(path)
         if not any(path == d or path.startswith(d + "/") for d in SYSTEM_DIRS if not os.path.islink(d)):
             argv += parents(path) + ["--ro-bind", path, path]
+    for src, dest in (bind_to or {}).items():
+        argv += parents(dest) + ["--ro-bind", src, dest]
+    for path in empty_dirs:
+        argv += parents(path) + ["--perms", "0555", "--dir", path]
     argv += ["--proc", "/proc", "--dev", "/dev",
              "--perms", "0755", "--size", str(64 << 20), "--tmpfs", "/tmp",
              "--perms", work_perms, "--size", str(tmpfs_mb << 20), "--tmpfs", work_dir]
@@ -147,6 +156,8 @@ def bwrap_argv(*, work_dir: str = "/work", tmpfs_mb: int = 256, extra_ro_binds: 
         argv += ["--cap-add", cap]
     for key, value in {"PATH": SANDBOX_PATH, "HOME": work_dir, "LANG": "C.UTF-8", **(env or {})}.items():
         argv += ["--setenv", key, value]
+    if seccomp_fd is not None:
+        argv += ["--seccomp", str(seccomp_fd)]
     return argv
 
 
@@ -164,7 +175,7 @@ def _probe(argv: list[str]) -> bool:
         return False
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def detect_isolation() -> str:
     """The strongest level that actually works here (tried once per process, then cached)."""
     if _which("bwrap") and _probe(bwrap_argv() + ["true"]) and _probe(
@@ -210,16 +221,21 @@ def _reap_uid(uid: int) -> None:
 
 
 def run_isolated(argv: list[str], *, files: dict[str, bytes] | None = None, stdin: bytes = b"",
-                 limits: Limits, isolation: str, extra_ro_binds: list[str] | tuple = ()) -> ProcessResult:
+                 limits: Limits, isolation: str, extra_ro_binds: list[str] | tuple = (),
+                 as_root: tuple[str, ...] | None = None, bind_to: dict[str, str] | None = None,
+                 bind_python: bool = False) -> ProcessResult:
     """Run `argv` in a fresh private work dir holding `files`, isolated at level `isolation`, with
     rlimits and a wall-clock timeout that kills the whole process tree. The caller has already
-    decided the level may be used (see `require_isolation`)."""
+    decided the level may be used (see `require_isolation`). By default the command runs as a
+    fresh unprivileged uid; with `as_root` (a tuple of capabilities) it runs as the sandbox's root
+    keeping only those, and drops privileges itself (sandbox/worker/runner.py)."""
     if isolation not in LEVELS:
         raise IsolationError(f"unknown isolation level {isolation!r}")
     uid = candidate_uid()
     files = files or {}
     fds: list[int] = []
     host_dir = None
+    drop = [] if as_root is not None else drop_privileges_argv(uid)
     try:
         if isolation == "bwrap":
             fd_map = {}
@@ -232,9 +248,15 @@ def run_isolated(argv: list[str], *, files: dict[str, bytes] | None = None, stdi
                 fds.append(fd)
                 fd_map[f"/work/{name}"] = fd
             # Sub-directories of the files must exist in the tmpfs before --file writes there.
-            dirs = sorted({str(Path(p).parent) for p in fd_map if str(Path(p).parent) != "/work"})
-            cmd = bwrap_argv(tmpfs_mb=limits.tmpfs_mb, extra_ro_binds=extra_ro_binds, dirs=dirs, files=fd_map)
-            cmd += drop_privileges_argv(uid) + list(argv)
+            dirs = sorted({str(p) for f in fd_map for p in Path(f).parents if str(p).startswith("/work/")})
+            seccomp_fd = seccomp.filter_fd()
+            if seccomp_fd is not None:
+                fds.append(seccomp_fd)
+            cmd = bwrap_argv(tmpfs_mb=limits.tmpfs_mb, extra_ro_binds=extra_ro_binds, dirs=dirs, files=fd_map,
+                             caps=as_root if as_root is not None else ("CAP_SETUID", "CAP_SETGID"),
+                             work_perms="0755" if as_root is not None else "1777", bind_to=bind_to,
+                             bind_python=bind_python, seccomp_fd=seccomp_fd)
+            cmd += drop + list(argv)
             cwd = None
         else:
             host_dir = tempfile.mkdtemp(prefix="rrtf-run-")
@@ -242,16 +264,16 @@ def run_isolated(argv: list[str], *, files: dict[str, bytes] | None = None, stdi
                 path = Path(host_dir, name)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(data)
-            if os.geteuid() == 0:
+            if os.geteuid() == 0 and as_root is None:
                 for root, dirnames, filenames in os.walk(host_dir):
                     for n in [root] + [os.path.join(root, x) for x in dirnames + filenames]:
                         os.chown(n, uid, uid)
             base = unshare_prefix() if isolation == "unshare" else []
-            cmd = base + drop_privileges_argv(uid) + list(argv)
+            cmd = base + drop + list(argv)
             cwd = host_dir
         env = {"PATH": SANDBOX_PATH, "HOME": cwd or "/work", "LANG": "C.UTF-8"}
         return _run(cmd, stdin=stdin, limits=limits, cwd=cwd, env=env, pass_fds=fds, uid=uid,
-                    reap=isolation != "bwrap")
+                    reap=isolation != "bwrap" and as_root is None)
     finally:
         for fd in fds:
             os.close(fd)

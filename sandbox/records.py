@@ -11,9 +11,8 @@ from enum import IntEnum
 from typing import Any
 
 from sandbox.errors import RecordError
+from sandbox.languages import NAMES as LANGUAGES  # one module per language in sandbox/languages/
 from sandbox.schema import build
-
-LANGUAGES = ("python", "java", "cpp")
 
 
 class Status(IntEnum):
@@ -29,7 +28,7 @@ class Status(IntEnum):
         return self.name.lower()
 
     @classmethod
-    def parse(cls, value: str | int) -> "Status":
+    def parse(cls, value: str | int) -> Status:
         if isinstance(value, int):
             return cls(value)
         return cls[value.upper()]
@@ -41,6 +40,15 @@ class IOCase:
 
     input: str
     output: str
+
+
+@dataclass
+class TeacherAnswer:
+    """A solution from a named teacher, kept with the problem (data_evol writes them) so that a run
+    can rank teachers of different quality (`--teachers dataset:NAME`)."""
+
+    teacher: str
+    solution: str
 
 
 @dataclass
@@ -65,6 +73,7 @@ class Problem:
     buggy_solution: str = ""
     source: str = ""  # dataset name, e.g. "humaneval", "mbpp", "tiny-tasks"
     split: str = ""  # e.g. "train", "heldout", "test"
+    teacher_answers: list[TeacherAnswer] = field(default_factory=list)  # other teachers' solutions
 
     def program(self, completion: str) -> str:
         return self.code_prefix + completion
@@ -83,7 +92,7 @@ class Problem:
         return asdict(self)
 
     @classmethod
-    def from_record(cls, rec: dict[str, Any], *, where: str = "") -> "Problem":
+    def from_record(cls, rec: dict[str, Any], *, where: str = "") -> Problem:
         """Build from our own format or HumanEval / HumanEvalPack / MBPP records, every field
         type-checked (sandbox.schema): a bad record is an error naming file:line and field."""
         if not isinstance(rec, dict):
@@ -170,5 +179,5 @@ class Verdict:
         return rec
 
     @classmethod
-    def from_record(cls, rec: dict[str, Any], *, where: str = "") -> "Verdict":
+    def from_record(cls, rec: dict[str, Any], *, where: str = "") -> Verdict:
         return build(cls, rec, where)

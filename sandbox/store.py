@@ -42,8 +42,7 @@ class StoreError(OSError):
 def _open_text_lines(path: Path) -> Iterator[tuple[int, bytes]]:
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as fh:
-        for lineno, line in enumerate(fh, 1):
-            yield lineno, line
+        yield from enumerate(fh, 1)
 
 
 def iter_jsonl(path: str | os.PathLike, *, max_record_bytes: int = MAX_RECORD_BYTES) -> Iterator[tuple[str, dict[str, Any]]]:

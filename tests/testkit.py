@@ -70,3 +70,16 @@ def stop_process(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
+def kill_when(cmd: list[str], marker: Path, *, env: dict | None = None, timeout: float = 300) -> None:
+    """Run `cmd` from the repository root in its own session and SIGKILL the whole group as soon as
+    `marker` exists (or it exits, or `timeout` passes): a real process killed mid-work."""
+    import signal
+
+    proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **QUIET_ENV, **(env or {})}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + timeout
+    while not marker.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()

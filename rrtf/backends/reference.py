@@ -16,7 +16,9 @@ from rrtf.backends.base import BACKENDS, GenerationBackend, GenerationRequest, S
 
 @BACKENDS.register("reference")
 class ReferenceBackend(GenerationBackend):
-    spec_kinds = ("reference",)
+    # "reference": the problem's canonical_solution; "dataset:NAME": teacher NAME's answer kept with
+    # the problem (Problem.teacher_answers, e.g. from data_evol). The sampler builds the answers.
+    spec_kinds = ("reference", "dataset")
     trusted_output = True
 
     def __init__(self, answers: Mapping[str, str]):
@@ -25,6 +27,10 @@ class ReferenceBackend(GenerationBackend):
 
     @classmethod
     def options_from_spec(cls, kind: str, arg: str) -> dict[str, Any]:
+        if kind == "dataset":
+            if not arg:
+                raise ValueError("backend spec 'dataset:NAME' needs the teacher's name as written in the problems' teacher_answers")
+            return {"teacher": arg}
         if arg:
             raise ValueError(f"backend spec 'reference' takes no argument, got 'reference:{arg}'")
         return {}

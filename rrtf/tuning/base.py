@@ -1,13 +1,15 @@
-"""Tuning methods (full fine-tuning, LoRA, ...): one registered class each, and the hooks the rest of
-the system calls -- nothing method-specific lives in the trainer, the loop or the exporters.
+"""Tuning methods (full fine-tuning, LoRA, adapters, Bitune, ...): one registered class each, and the
+hooks the rest of the system calls -- nothing method-specific lives in the trainer, the loop or the exporters.
 
     method = build_tuning_method(config)        # config.tuning_method, options from config.tuning_options
-    model = method.apply(model, config)         # what to train (frozen/unfrozen, wrapped)
-    method.save(model, out_dir)                 # a round's result / the final model
+    model = method.apply(model, config)         # validate (clear error before any training), then wrap/freeze
+    method.save(model, out_dir)                 # a round's result / the final model (+ rrtf_tuning.json)
     model = method.load(base_path, saved_dir)   # resume a finished round (every method)
+    method.load_weights(model, ckpt_dir)        # resume a Trainer checkpoint (own_checkpoints methods)
     plain = method.merge(model)                 # a plain transformers model for export and servers
     layout = method.layout(default)             # how a ranked group is laid out for the loss (optional)
     gen = method.generation_model(model)        # what generation runs (a custom prefill, optional)
+    trainable, total = count_parameters(model)  # peft's accounting (added parameters count in "all")
 
 Options: each method may declare `options_class`, a dataclass whose fields are the method's flags
 (prefixed with its name, e.g. lora_r), parsed from the CLI and YAML next to RRTFConfig and attached
@@ -16,9 +18,13 @@ as `config.tuning_options`; Python callers set it directly or get the defaults.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
 from typing import Any
 
 from rrtf.registry import Registry
+
+METHOD_CARD = "rrtf_tuning.json"  # written next to every saved model: which method and options made it
 
 
 class NotMergeable(ValueError):
@@ -32,6 +38,12 @@ class TuningMethod(ABC):
     is_adapter: bool = False
     #: False when merge() cannot give a plain model (e.g. prompt tuning keeps virtual tokens).
     mergeable: bool = True
+    #: True when the applied, untrained model computes exactly what the base model does (zero-initialised
+    #: additions); False makes the loop evaluate "before" on the base model itself.
+    identity_at_init: bool = True
+    #: True when the Trainer's checkpoints are written by `save` and read back by `load_weights`
+    #: (methods the Trainer cannot checkpoint by itself: own adapters, Bitune).
+    own_checkpoints: bool = False
 
     def __init__(self, options: Any = None):
         if options is None and self.options_class is not None:
@@ -40,12 +52,50 @@ class TuningMethod(ABC):
             raise ValueError(f"tuning method {self.registry_name!r} takes {self.options_class.__name__}, got {type(options).__name__}")
         self.options = options
 
-    @abstractmethod
-    def apply(self, model, config):
-        """Return the model to train (wrapped, or with parameters frozen/unfrozen)."""
+    # -- what to train -------------------------------------------------------------------------------
+    def apply(self, model, config=None):
+        """The model to train (wrapped, or with parameters frozen/unfrozen), after `validate`. Added
+        weights are drawn from a generator seeded by the run's seed (rrtf.seeds), so that two runs of
+        one configuration -- a killed one and its reference, say -- start from the same adapters."""
+        import torch
 
+        from rrtf.seeds import derive_seed
+
+        if self.is_applied(model):
+            return self.wrap(model, config)
+        self.validate(model, config)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed(getattr(config, "seed", 0), "tuning-init", self.registry_name))
+            return self.wrap(model, config)
+
+    def validate(self, model, config=None) -> None:
+        """Refuse an incompatible combination (a missing target module, an unsupported layout or
+        checkpointing mode, ...) with a clear ValueError, before any training starts."""
+        return None  # an optional hook: full fine-tuning has nothing to check
+
+    def is_applied(self, model) -> bool:
+        """True when `model` already carries this method (a later round goes on training it)."""
+        return False
+
+    @abstractmethod
+    def wrap(self, model, config=None):
+        """Return the model to train (called by `apply` after validation)."""
+
+    # -- saving and loading --------------------------------------------------------------------------
     def save(self, model, out_dir) -> None:
-        getattr(model, "module", model).save_pretrained(str(out_dir))
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.save_weights(getattr(model, "module", model), out_dir)
+        self.write_card(out_dir)
+
+    def save_weights(self, model, out_dir: Path) -> None:
+        model.save_pretrained(str(out_dir))
+
+    def write_card(self, out_dir: Path) -> None:
+        from sandbox.store import write_state
+
+        options = asdict(self.options) if is_dataclass(self.options) else None
+        write_state(Path(out_dir) / METHOD_CARD, {"tuning_method": self.registry_name, "options": options})
 
     def load(self, base_path, saved_dir, *, trainable: bool = True):
         """The model as `save` left it in `saved_dir` (on top of `base_path` for adapters)."""
@@ -55,6 +105,12 @@ class TuningMethod(ABC):
         model.requires_grad_(trainable)
         return model
 
+    def load_weights(self, model, saved_dir) -> None:
+        """Load what `save` wrote into an already applied `model` (resuming a Trainer checkpoint);
+        only called for `own_checkpoints` methods."""
+        raise NotImplementedError(f"tuning method {self.registry_name!r} leaves its checkpoints to the Trainer")
+
+    # -- export and generation -----------------------------------------------------------------------
     def check_mergeable(self) -> None:
         if not self.mergeable:
             raise NotMergeable(f"tuning method {self.registry_name!r} cannot be merged into plain weights; "
@@ -97,6 +153,27 @@ def option_classes() -> list[type]:
     return seen
 
 
+def load_saved(base_path, saved_dir, *, trainable: bool = False):
+    """(method, model) for a directory any method's `save` wrote (it names itself in rrtf_tuning.json)."""
+    from sandbox.store import read_state
+
+    card = read_state(Path(saved_dir) / METHOD_CARD)
+    if card is None:
+        raise FileNotFoundError(f"{saved_dir} has no readable {METHOD_CARD}: not saved by an rrtf tuning method")
+    cls = TUNING_METHODS.get(card["tuning_method"])
+    options = cls.options_class(**card["options"]) if cls.options_class is not None and card.get("options") else None
+    method = cls(options)
+    return method, method.load(base_path, saved_dir, trainable=trainable)
+
+
+def count_parameters(model) -> tuple[int, int]:
+    """(trainable, all) exactly as peft's `get_nb_trainable_parameters` counts them (parameters the
+    method adds are part of "all"), for any module: peft models, own adapters, Bitune."""
+    from peft import PeftModel
+
+    return PeftModel.get_nb_trainable_parameters(getattr(model, "module", model))
+
+
 class PeftTuningMethod(TuningMethod):
     """A tuning method that is one PEFT config: subclasses only say which config (LoRA, (IA)3, ...)."""
 
@@ -106,10 +183,24 @@ class PeftTuningMethod(TuningMethod):
     def peft_config(self, model, config):
         """The peft.PeftConfig to wrap `model` with."""
 
-    def apply(self, model, config):
-        from peft import PeftModel, get_peft_model  # imported here so `full` needs no peft
+    def target_modules(self, model) -> list[str]:
+        """Module names the config targets (checked against the model before training)."""
+        return []
 
-        if isinstance(model, PeftModel):  # a later round goes on training the adapter it already has
+    def validate(self, model, config=None) -> None:
+        from rrtf.tuning.targets import check_targets
+
+        check_targets(model, self.target_modules(model), self.registry_name)
+
+    def is_applied(self, model) -> bool:
+        from peft import PeftModel
+
+        return isinstance(model, PeftModel)
+
+    def wrap(self, model, config=None):
+        from peft import get_peft_model  # imported here so `full` needs no peft
+
+        if self.is_applied(model):  # a later round goes on training the adapter it already has
             return model
         return get_peft_model(model, self.peft_config(model, config))
 
@@ -118,7 +209,10 @@ class PeftTuningMethod(TuningMethod):
 
         from rrtf.modeling import load_model
 
-        return PeftModel.from_pretrained(load_model(base_path, dtype="float32"), str(saved_dir), is_trainable=trainable)
+        model = PeftModel.from_pretrained(load_model(base_path, dtype="float32"), str(saved_dir), is_trainable=trainable)
+        if not trainable:  # peft leaves e.g. a P-tuning prompt encoder trainable in inference mode
+            model.requires_grad_(False)
+        return model
 
     def merge(self, model):
         self.check_mergeable()
@@ -132,4 +226,5 @@ class PeftTuningMethod(TuningMethod):
         return model
 
 
-__all__ = ["TUNING_METHODS", "NotMergeable", "PeftTuningMethod", "TuningMethod", "build_tuning_method", "option_classes"]
+__all__ = ["METHOD_CARD", "TUNING_METHODS", "NotMergeable", "PeftTuningMethod", "TuningMethod", "build_tuning_method",
+           "count_parameters", "load_saved", "option_classes"]

@@ -8,7 +8,7 @@ from rrtf.tuning.base import TUNING_METHODS, TuningMethod
 class FullFineTuning(TuningMethod):
     is_adapter = False
 
-    def apply(self, model, config):
+    def wrap(self, model, config=None):
         for param in model.parameters():
             param.requires_grad_(True)  # a checkpoint saved with frozen parts trains whole again
         return model

@@ -265,3 +265,26 @@ def test_sampler_prompts_stops_and_judges_exactly_as_evaluation(tmp_path):
     # Judged alike, and judged right: every cut answer passes in both.
     assert {v.task_id: v.status.label for v in verdicts} == {t: r["verdict"]["status"] for t, r in evaluated.items()}
     assert all(v.passed for v in verdicts)
+
+
+def test_dataset_teachers_rank_the_answers_kept_with_the_problems(tmp_path, sandbox):
+    """`--teachers dataset:NAME` answers with teacher NAME's solution kept in Problem.teacher_answers
+    (data_evol writes several): teachers of different quality are ranked, the better one on top."""
+    from rrtf.judge import judge
+    from rrtf.ranker import rank_groups
+    from sandbox.records import TeacherAnswer
+
+    problems = make_problems(3)
+    for p in problems:
+        p.teacher_answers = [TeacherAnswer("strong", p.canonical_solution), TeacherAnswer("weak", f"def {p.entry_point}(x):\n    return x - 7\n")]
+    problems[2].teacher_answers = problems[2].teacher_answers[1:]  # no "strong" answer: no candidate from it
+    assert parse_teacher_spec("dataset:strong").name == "dataset:strong"
+    with pytest.raises(ValueError, match="needs the teacher's name"):
+        parse_teacher_spec("dataset:")
+    cfg = SamplerConfig(num_samples=0, teachers=["dataset:strong", "dataset:weak"], progress=False)
+    cands = sample(problems, None, cfg.teachers, cfg, tmp_path / "c.jsonl")
+    assert [(c.task_id, c.source, c.teacher_priority) for c in cands] == [
+        ("toy/0", "dataset:strong", 2), ("toy/0", "dataset:weak", 1), ("toy/1", "dataset:strong", 2), ("toy/1", "dataset:weak", 1),
+        ("toy/2", "dataset:weak", 1)]
+    groups, _ = rank_groups(problems, cands, judge(problems, cands, sandbox, tmp_path / "v.jsonl", progress=False))
+    assert [g.statuses for g in groups[:2]] == [["passed", "partial"]] * 2 and all(g.best_teacher == 0 for g in groups[:2])

@@ -3,16 +3,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
-from testkit import REPO
+from testkit import REPO, kill_when
 
 # Small enough to run in seconds on 2 cores; real sampling, judging, ranking and training all the same.
 SMALL = ["--max_problems", "6", "--eval_max_problems", "4", "--num_samples", "2", "--max_new_tokens", "12",
@@ -64,10 +62,10 @@ def test_two_processes_train_the_same_model(tiny_model, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["world_size"] == 2
-    fingerprints = metrics["rank_fingerprints"]
+    fingerprints = metrics["process_fingerprints"]
     assert len(fingerprints) == 2 and fingerprints[0] == fingerprints[1], fingerprints
     # each rank sampled its own share of the prompts (TRL PR #2824: no duplicated work, distinct seeds)
-    shards = [{json.loads(line)["task_id"] for line in (out / "round0" / f"candidates.rank{r}.jsonl").read_text().splitlines()}
+    shards = [{json.loads(line)["task_id"] for line in (out / "round0" / f"candidates.process{r}.jsonl").read_text().splitlines()}
               for r in (0, 1)]
     assert shards[0] and shards[1] and not shards[0] & shards[1]
 
@@ -81,15 +79,8 @@ def test_killed_training_resumes_from_its_checkpoint(tiny_model, tmp_path):
     assert ref.returncode == 0, ref.stderr[-3000:]
 
     out = tmp_path / "killed"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(train_cmd(*common, "--output_dir", str(out)), cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     ckpt = out / "round0" / "checkpoints" / "checkpoint-8"
-    deadline = time.time() + 240
-    while not (ckpt / "trainer_state.json").exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_when(train_cmd(*common, "--output_dir", str(out)), ckpt / "trainer_state.json", timeout=240)
     assert (ckpt / "trainer_state.json").exists(), "the run never reached its checkpoint"
     assert not (out / "metrics.json").exists(), "the run finished before it could be killed"
 

@@ -1,0 +1,5 @@
+import sys
+
+from data_evol.cli import entry
+
+sys.exit(entry())

@@ -1,0 +1,55 @@
+"""Right answers must be judged right: values of any size cross the boundary, arguments a program
+mutates in place are seen mutated by the test, type objects are plain data (real sandbox runs)."""
+from __future__ import annotations
+
+import pytest
+
+from rrtf.datasets.mbpp import load_mbpp
+from sandbox import Problem, Sandbox, SandboxConfig
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    with Sandbox(SandboxConfig(workers=2)) as sb:
+        yield sb
+
+
+def test_integers_of_any_size_cross_the_boundary(sandbox):
+    problem = Problem(task_id="t/fact", prompt="", entry_point="fact", test=(
+        "import math\ndef check(candidate):\n    assert candidate(2000) == math.factorial(2000)\n"
+        "    assert str(candidate(3000)).startswith('41493596034378540855568670930866')\n"
+        "    assert candidate(-1) == -math.factorial(4000)\n"))
+    code = "import math\ndef fact(n):\n    return math.factorial(n) if n >= 0 else -math.factorial(4000)\n"
+    v = sandbox.check(problem, code)
+    assert v.passed, v
+    assert not sandbox.check(problem, "import math\ndef fact(n):\n    return math.factorial(n) + 1\n").passed
+    # And arguments of any size go the other way.
+    echo = Problem(task_id="t/echo", prompt="", entry_point="digits",
+                   test="def check(candidate):\n    assert candidate(7 ** 20000) == len(str(7 ** 20000))\n")
+    assert sandbox.check(echo, "def digits(n):\n    return len(str(n))\n").passed
+
+
+def test_arguments_mutated_in_place_are_seen_by_the_test(sandbox):
+    problem = Problem(task_id="t/sort", prompt="", entry_point="sort_in_place", test_list=[
+        "xs = [3, 1, 2]\nsort_in_place(xs)\nassert xs == [1, 2, 3]",
+        "d = {'a': 1}\nadd_key(d, 'b')\nassert d == {'a': 1, 'b': 2}",
+        "grid = [[0, 0], [0, 0]]\nmark(grid, 1, 0)\nassert grid == [[0, 0], [1, 0]]",
+        "s = {1}\nadd_key(s, 2)\nassert s == {1, 2}",
+        "ys = [5, 4]\nassert sort_in_place(ys) is None and ys == [4, 5]",
+    ])
+    code = ("def sort_in_place(xs):\n    xs.sort()\n"
+            "def add_key(d, k):\n    if isinstance(d, dict):\n        d[k] = 2\n    else:\n        d.add(k)\n"
+            "def mark(grid, r, c):\n    grid[r][c] = 1\n")
+    v = sandbox.check(problem, code)
+    assert v.passed, v
+    lazy = "def sort_in_place(xs):\n    return sorted(xs)\ndef add_key(d, k):\n    pass\ndef mark(grid, r, c):\n    pass\n"
+    assert sandbox.check(problem, lazy).passed_tests == 0
+
+
+def test_type_objects_are_plain_data(sandbox):
+    mbpp_533 = next(p for p in load_mbpp("validation") if p.task_id == "MBPP/533")
+    assert sandbox.check(mbpp_533, mbpp_533.canonical_solution).passed
+    problem = Problem(task_id="t/types", prompt="", entry_point="kind", test_list=[
+        "assert kind(1) == int", "assert kind('a') is str", "assert kinds([1, 'a', 2.0]) == (int, str, float)"])
+    code = "def kind(x):\n    return type(x)\ndef kinds(xs):\n    return tuple(type(x) for x in xs)\n"
+    assert sandbox.check(problem, code).passed
