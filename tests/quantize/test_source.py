@@ -12,7 +12,7 @@ import torch
 
 from quantize.ct2 import export_ct2
 from quantize.source import checkpoint_fingerprint, resolve_source
-from rrtf.tuning import TUNING_METHODS, NotMergeable, TuningMethod
+from rrtf.tuning import NotMergeable
 
 
 @pytest.fixture(scope="module")
@@ -74,21 +74,12 @@ def test_an_rrtf_run_directory_names_its_method_and_base(lora_adapter, tiny_dir,
 
 
 def test_a_method_that_cannot_merge_says_so_before_loading_anything(tmp_path):
-    @TUNING_METHODS.register("test-unmergeable")
-    class Unmergeable(TuningMethod):
-        mergeable = False
-
-        def apply(self, model, config):
-            return model
-
-    try:
-        run = tmp_path / "run"
-        (run / "model").mkdir(parents=True)
-        (run / "run_identity.json").write_text(json.dumps({"tuning_method": "test-unmergeable", "model_name_or_path": "/nonexistent"}))
-        with pytest.raises(NotMergeable, match="'test-unmergeable' cannot be merged"):
-            resolve_source(run, work_dir=tmp_path / "work")
-    finally:
-        TUNING_METHODS._entries.pop("test-unmergeable", None)
+    # prompt tuning keeps virtual tokens outside the weights: there is nothing to merge them into
+    run = tmp_path / "run"
+    (run / "model").mkdir(parents=True)
+    (run / "run_identity.json").write_text(json.dumps({"tuning_method": "prompt_tuning", "model_name_or_path": "/nonexistent"}))
+    with pytest.raises(NotMergeable, match="'prompt_tuning' cannot be merged"):
+        resolve_source(run, work_dir=tmp_path / "work")
     assert not (tmp_path / "work").exists()
 
 
