@@ -16,6 +16,7 @@ of it), so even a code path that tried to import or read what a candidate wrote 
 from __future__ import annotations
 
 import builtins
+import gc
 import os
 import socket
 import sys
@@ -98,11 +99,18 @@ def main(argv: list[str] | None = None) -> None:
         os.close(host_out)
         ours.close()
         _preimport(CANDIDATE_PREIMPORT + (CANDIDATE_PREIMPORT_WEAK if opts["weak"] else ()))
+        gc.collect()
+        gc.freeze()  # candidates are forks of the spawner: the same reasoning as for harnesses below
         spawner_main(theirs, root, opts["tmpfs_mb"], mounts=not opts["weak"])
         os._exit(0)
     theirs.close()
     _preimport(TEST_MODULES)  # what a test may use, loaded before any harness forks
     send_frame(host_out, {"hello": {"pid": os.getpid(), "python": sys.version.split()[0]}})
+    # Every harness is a fork of this process. A collection in a harness would walk (and write the
+    # GC headers of) every object inherited from here, copying their pages; frozen, they are out of
+    # the collector's reach (CPython's advice for fork servers: gc.freeze() before forking).
+    gc.collect()
+    gc.freeze()
     Jobs(host_in, host_out, ours, opts["empty"], uid_change_makes_undumpable(), spawner, opts["jobs_per_harness"]).serve()
 
 
