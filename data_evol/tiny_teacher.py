@@ -18,8 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -77,26 +75,10 @@ def ensure_teacher(which: str = "strong", *, templates: Templates | None = None,
         raise ValueError(f"default teacher: unknown checkpoint {which!r} (strong or weak)")
     templates = templates or load_templates()
     root = teacher_root(templates, recipe)
-    if (root / "recipe.json").exists():  # written last: its presence means a complete build
-        return root / which
-    root.parent.mkdir(parents=True, exist_ok=True)
-    from rrtf.tiny import _remove_dead_builds  # the same cache rules as rrtf's tiny model: a killed build's leftovers go
+    from rrtf.tiny import build_once  # the same cache rules as rrtf's tiny model
 
-    _remove_dead_builds(root)
-    tmp = root.parent / f".tmp-{root.name}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    if progress:
-        print(f"Building the default data_evol teacher (first use; cached in {root})", file=sys.stderr, flush=True)
-    try:
-        info = _build(tmp, templates, recipe, progress=progress, num_threads=num_threads)
-        (tmp / "recipe.json").write_text(json.dumps(info, indent=2))
-        try:
-            os.rename(tmp, root)
-        except OSError:
-            if not (root / "recipe.json").exists():  # not a concurrent build that finished first
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    message = f"Building the default data_evol teacher (first use; cached in {root})" if progress else None
+    build_once(root, lambda tmp: _build(tmp, templates, recipe, progress=progress, num_threads=num_threads), message)
     return root / which
 
 

@@ -98,21 +98,33 @@ def ensure_tiny_model(
 ) -> Path:
     """Path of the cached tiny model of this kind and recipe, building it first if needed."""
     final = tiny_model_path(kind, recipe=recipe, cache_dir=cache_dir)
+
+    def build(tmp: Path) -> dict:
+        start = time.time()
+        build_tiny_model(tmp, seed=recipe.seed, n_layer=recipe.n_layer, n_embd=recipe.n_embd, n_head=recipe.n_head, n_positions=recipe.n_positions)
+        stats: dict = {}
+        if kind == "warm":
+            stats = _warm_up(tmp, recipe, progress=progress, num_threads=num_threads)
+        return {"kind": kind, "recipe": asdict(recipe), "build_seconds": round(time.time() - start, 1), **stats}
+
+    message = f"Building the embedded tiny StarCoder ({kind}; first use, cached in {final})" if progress else None
+    return build_once(final, build, message)
+
+
+def build_once(final: Path, build, message: str | None = None) -> Path:
+    """`final`, built by `build(tmp_dir) -> info` first if needed: in a temporary directory renamed into
+    place with `recipe.json` (the info) written last, so a cached build is complete or absent; a killed
+    build's leftovers are removed; two processes building at once both end with the one that won."""
     if (final / "recipe.json").exists():  # written last, so its presence means a complete build
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
     _remove_dead_builds(final)
     tmp = final.parent / f".tmp-{final.name}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    if progress:
-        print(f"Building the embedded tiny StarCoder ({kind}; first use, cached in {final})", file=sys.stderr, flush=True)
+    if message:
+        print(message, file=sys.stderr, flush=True)
     try:
-        start = time.time()
-        build_tiny_model(tmp, seed=recipe.seed, n_layer=recipe.n_layer, n_embd=recipe.n_embd, n_head=recipe.n_head, n_positions=recipe.n_positions)
-        stats: dict = {}
-        if kind == "warm":
-            stats = _warm_up(tmp, recipe, progress=progress, num_threads=num_threads)
-        info = {"kind": kind, "recipe": asdict(recipe), "build_seconds": round(time.time() - start, 1), **stats}
+        info = build(tmp)
         (tmp / "recipe.json").write_text(json.dumps(info, indent=2))
         if final.exists() and not (final / "recipe.json").exists():
             shutil.rmtree(final)  # not one of our builds (they appear complete or not at all)
