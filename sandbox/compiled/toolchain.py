@@ -2,6 +2,7 @@
 rest of the run goes on), instead of a wall of compiler output."""
 from __future__ import annotations
 
+import os
 import shutil
 
 from sandbox.config import SandboxConfig
@@ -14,7 +15,8 @@ MISSING = "toolchain missing"
 
 def missing_tools(tools: dict[str, str]) -> str:
     """"" if every program is installed, else what to install: {path or name: Debian package}."""
-    absent = sorted({package for tool, package in tools.items() if not shutil.which(tool)})
+    absent = sorted({package for tool, package in tools.items()
+                     if not (os.path.exists(tool) if tool.startswith("/") else shutil.which(tool))})
     return f"{MISSING}: install the Debian package(s) {', '.join(absent)}" if absent else ""
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 
-from sandbox.compiled.clike import code_matches, match_bracket
+from sandbox.compiled.clike import code_matches, match_bracket, skip_js_literal, split_line_statements
 from sandbox.compiled.js_harness import HARNESS
 from sandbox.compiled.run import Build
 from sandbox.compiled.run import judge as compiled_judge
@@ -28,49 +28,7 @@ NODE = "/usr/bin/node"
 TEST_FN_RE = re.compile(r"const\s+(\w+)\s*=\s*\(\s*\)\s*=>\s*\{")
 ASSERT_RE = re.compile(r"\bconsole\s*\.\s*assert\s*\(")
 IDENT_RE = re.compile(r"[A-Za-z_$][\w$]*")
-CONTINUES = tuple(".?:+-*/%&|=,<>([{")  # a line ending (or the next starting) with one of these goes on
 PROGRAM_NPROC = 64  # V8 starts a few threads
-
-
-def split_js_statements(body: str) -> list[str]:
-    """Top-level statements of a JS block body, separated by `;` or by a line end where automatic
-    semicolon insertion would end the statement (a simplification: enough for dataset tests)."""
-    stmts, start, depth, i = [], 0, 0, 0
-    while i < len(body):
-        c = body[i]
-        if c in "\"'`" or body.startswith(("//", "/*"), i):
-            i = _skip(body, i)
-            continue
-        if c in "([{":
-            depth += 1
-        elif c in ")]}":
-            depth -= 1
-        elif depth == 0 and (c == ";" or c == "\n"):
-            current = body[start: i + 1].strip()
-            nxt = body[i + 1:].lstrip()
-            joined = c == "\n" and (not current or current.endswith(CONTINUES) or nxt.startswith(CONTINUES[:-3])
-                                    or re.match(r"(else|catch|finally|while)\b", nxt) is not None)
-            if not joined:
-                if current:
-                    stmts.append(body[start: i + 1])
-                start = i + 1
-        i += 1
-    if body[start:].strip():
-        stmts.append(body[start:])
-    return stmts
-
-
-def _skip(text: str, i: int) -> int:
-    if text.startswith("//", i):
-        j = text.find("\n", i)
-        return len(text) if j < 0 else j
-    if text.startswith("/*", i):
-        j = text.find("*/", i + 2)
-        return len(text) if j < 0 else j + 2
-    quote, j = text[i], i + 1
-    while j < len(text) and text[j] != quote:
-        j += 2 if text[j] == "\\" else 1
-    return min(j + 1, len(text))
 
 
 def rewrite_test(test: str) -> tuple[str, list[str]]:
@@ -82,7 +40,7 @@ def rewrite_test(test: str) -> tuple[str, list[str]]:
     if close < 0:
         raise PlanError("unbalanced braces in the JavaScript test")
     out, names = [], []
-    for stmt in split_js_statements(test[m.end(): close]):
+    for stmt in split_line_statements(test[m.end(): close]):
         if code_matches(stmt, ASSERT_RE):
             i = len(names)
             names.append(f"case {i}: {' '.join(stmt.split())[:120]}")
@@ -99,7 +57,7 @@ def names_used(test: str) -> list[str]:
     text, i, out = test, 0, []
     while i < len(text):
         if text[i] in "\"'`" or text.startswith(("//", "/*"), i):
-            i = _skip(text, i)
+            i = skip_js_literal(text, i)
             continue
         m = IDENT_RE.match(text, i)
         if m and (i == 0 or text[i - 1] != "."):
