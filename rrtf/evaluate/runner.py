@@ -32,11 +32,22 @@ from rrtf.evaluate.results import GREEDY, SAMPLED, TOOLCHAIN_MISSING, DatasetRes
 from rrtf.prompts import default_strategy, get_strategy
 from sandbox.errors import RecordError
 from sandbox.records import Problem, Verdict
-from sandbox.store import JsonlStore
+from sandbox.store import JsonlStore, require
 
 
 def _sample_key(rec: dict[str, Any]) -> tuple:
     return (rec["dataset"], rec["task_id"], rec["mode"], rec["sample_index"])
+
+
+def validate_sample(rec: dict[str, Any], *, where: str = "") -> None:
+    """A judged sample read back from the samples file: a bad one is an error naming file:line and field."""
+    for field, kind in (("dataset", str), ("task_id", str), ("mode", str), ("sample_index", int), ("completion", str), ("verdict", dict)):
+        require(rec, where, field, kind)
+    if rec["mode"] not in (GREEDY, SAMPLED):
+        raise RecordError(where, "mode", f"expected {GREEDY!r} or {SAMPLED!r}, got {rec['mode']!r}")
+    if isinstance(rec["sample_index"], bool) or rec["sample_index"] < 0:
+        raise RecordError(where, "sample_index", f"expected an index >= 0, got {rec['sample_index']!r}")
+    require(rec["verdict"], f"{where} verdict", "passed", bool)
 
 
 class SampleStore:
@@ -44,7 +55,7 @@ class SampleStore:
 
     def __init__(self, path: Path | None, fingerprint: dict[str, Any]):
         self.fingerprint = fingerprint
-        self.store = JsonlStore(path, key=_sample_key) if path else None
+        self.store = JsonlStore(path, key=_sample_key, parse=validate_sample) if path else None
         self.records: dict[tuple, dict[str, Any]] = {}
         if self.store:
             for line, rec in enumerate(self.store.records, 1):
