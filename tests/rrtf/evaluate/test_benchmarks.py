@@ -175,3 +175,36 @@ def test_generation_stops_at_the_models_context(tiny_dir):
             backend.generate([GenerationRequest(prompt=long_prompt * 3, key="b")], SamplingParams(n=1, temperature=0.0, max_new_tokens=8))
     finally:
         backend.close()
+
+
+@pytest.mark.parametrize("line,field", [
+    ({"dataset": "humaneval+", "task_id": "HumanEval/0", "mode": "greedy", "sample_index": 0, "completion": ""}, "verdict"),
+    ({"dataset": "humaneval+", "task_id": "HumanEval/0", "mode": "beam", "sample_index": 0, "completion": "", "verdict": {"passed": True}},
+     "mode"),
+])
+def test_malformed_sample_records_name_file_line_and_field(tmp_path, line, field):
+    from sandbox.errors import RecordError
+
+    samples = tmp_path / "results.samples.jsonl"
+    cfg = EvalConfig(backend="reference", num_samples=0, output_file=str(tmp_path / "results.json"))
+    good = {"dataset": "humaneval+", "task_id": "HumanEval/1", "mode": "greedy", "sample_index": 0, "completion": "",
+            "verdict": {"passed": False}, "fingerprint": cfg.fingerprint()}
+    samples.write_text(json.dumps(good) + "\n" + json.dumps({**line, "fingerprint": cfg.fingerprint()}) + "\n" + json.dumps(good) + "\n")
+    with pytest.raises(RecordError, match=rf"{samples}:2.*{field}"):
+        evaluate({"humaneval+": _problems({"humaneval+": 1})["humaneval+"]}, ReferenceBackend({}), None, cfg)
+
+
+def test_cli_lists_names_by_task_and_refuses_unknown_ones():
+    import subprocess
+    import sys
+
+    from testkit import REPO
+
+    env_run = lambda *args: subprocess.run([sys.executable, "-m", "rrtf.evaluate", *args], cwd=REPO, capture_output=True, text=True,
+                                           timeout=120)
+    listed = env_run("--list")
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    for name in ("humanevalpack-rust:explain", "humanevalpack-go:fix-tests", "recode-natgen:synthesize", "leetcode:synthesize", "mbpp+:synthesize"):
+        assert name in listed.stdout
+    bad = env_run("--backend", "reference", "--datasets", "humaneval+", "humanevalpack-go:repair", "--output_file", "")
+    assert bad.returncode == 2 and "'repair' is neither a split" in bad.stderr
