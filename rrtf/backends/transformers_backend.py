@@ -19,7 +19,7 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-from rrtf.backends.base import BACKENDS, GenerationBackend, GenerationRequest, SamplingParams, sample_seed
+from rrtf.backends.base import BACKENDS, GenerationBackend, GenerationRequest, PromptTooLong, SamplingParams, sample_seed
 
 # tokenizer -> stop strings -> StoppingCriteriaList, shared by every backend on the same tokenizer.
 _STOP_CRITERIA: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -146,7 +146,7 @@ class TransformersBackend(GenerationBackend):
         if not context or prompt_tokens + config.max_new_tokens <= context:
             return config
         if prompt_tokens >= context:
-            raise ValueError(f"a prompt of {prompt_tokens} tokens does not fit the model's context of {context} tokens "
+            raise PromptTooLong(f"a prompt of {prompt_tokens} tokens does not fit the model's context of {context} tokens "
                              f"(max_position_embeddings); use a model with a longer context or shorter prompts")
         config = copy.deepcopy(config)
         config.max_new_tokens = context - prompt_tokens

@@ -120,6 +120,8 @@ def reason_kind(reason: str) -> str:
     toolchain keeps its whole message: it names the package to install."""
     if reason.startswith(TOOLCHAIN_MISSING):
         return reason.strip()[:200]
+    if reason.startswith("prompt too long"):
+        return "prompt too long"
     return reason.split(":", 1)[0].strip()[:60] or "unknown"
 
 

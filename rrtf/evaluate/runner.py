@@ -25,7 +25,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from rrtf.backends import GenerationBackend, GenerationRequest, SamplingParams
+from rrtf.backends import GenerationBackend, GenerationRequest, PromptTooLong, SamplingParams
 from rrtf.evaluate.breakdown import dataset_metrics
 from rrtf.evaluate.config import EvalConfig
 from rrtf.evaluate.results import GREEDY, SAMPLED, TOOLCHAIN_MISSING, DatasetResult, EvalResult, ProblemRow, score, toolchain_error
@@ -33,6 +33,8 @@ from rrtf.prompts import default_strategy, get_strategy
 from sandbox.errors import RecordError
 from sandbox.records import Problem, Verdict
 from sandbox.store import JsonlStore, require
+
+PROMPT_TOO_LONG = "prompt too long"  # a sample's reason when its prompt does not fit the model's context
 
 
 def _sample_key(rec: dict[str, Any]) -> tuple:
@@ -196,27 +198,51 @@ def _params(stops: set[tuple[str, ...]], n: int, temperature: float, cfg: EvalCo
                           stop=next(iter(stops)) if len(stops) == 1 else (), seed=cfg.seed)
 
 
+def _generate(backend: GenerationBackend, requests: list[GenerationRequest], params: SamplingParams) -> tuple[list[list[str]], dict[int, str]]:
+    """backend.generate; when a prompt of the batch does not fit the model's context, one request at
+    a time, the ones that do not fit answered "" and returned as {request index: why}."""
+    try:
+        return backend.generate(requests, params), {}
+    except PromptTooLong:
+        pass
+    outputs, skipped = [], {}
+    for i, request in enumerate(requests):
+        try:
+            outputs.append(backend.generate([request], params)[0])
+        except PromptTooLong as exc:
+            outputs.append([""] * params.n)
+            skipped[i] = f"{PROMPT_TOO_LONG}: {exc}"
+    return outputs, skipped
+
+
 def _run_batch(name, mode, batch, strategy, backend, sandbox, cfg, store) -> None:
     n = 1 if mode == GREEDY else cfg.num_samples  # all of a problem's samples: seeds are per sample index
     temperature = 0.0 if mode == GREEDY else cfg.temperature
     requests = [GenerationRequest(prompt=strategy.prompt(p, cfg.prompt_template), key=f"{name}|{p.task_id}|{mode}") for p, _ in batch]
-    outputs = backend.generate(requests, _params({tuple(strategy.stop(p) or ()) for p, _ in batch}, n, temperature, cfg))
+    outputs, skipped = _generate(backend, requests, _params({tuple(strategy.stop(p) or ()) for p, _ in batch}, n, temperature, cfg))
+    unjudged = {(batch[i][0].task_id, j): why for i, why in skipped.items() for j in batch[i][1]}
     firsts: dict[tuple[str, int], dict[str, Any]] = {}
     if strategy.two_step:
-        outputs, firsts = _synthesize(name, mode, batch, outputs, strategy, backend, temperature, cfg)
+        outputs, firsts, more = _synthesize(name, mode, batch, outputs, unjudged, strategy, backend, temperature, cfg)
+        unjudged.update(more)
     pending: dict[tuple[str, int], dict[str, Any]] = {}
-    jobs = []
+    jobs, done = [], []
     for (problem, indices), responses in zip(batch, outputs):
         for index in indices:
             response = responses[index]
             completion = strategy.completion(problem, response)
-            pending[(problem.task_id, index)] = {"dataset": name, "task_id": problem.task_id, "mode": mode, "sample_index": index,
-                                                 **firsts.get((problem.task_id, index), {}), "response": response, "completion": completion}
+            rec = {"dataset": name, "task_id": problem.task_id, "mode": mode, "sample_index": index,
+                   **firsts.get((problem.task_id, index), {}), "response": response, "completion": completion}
+            why = unjudged.get((problem.task_id, index))
+            if why:  # nothing was generated: a failed sample, not a judged one
+                done.append({**rec, "verdict": {"status": "not_run", "passed": False, "passed_tests": 0, "total_tests": 0,
+                                                "reason": why[:500], "duration_s": 0.0}})
+                continue
+            pending[(problem.task_id, index)] = rec
             judged, judged_completion = strategy.judge_input(problem, completion)
             jobs.append((judged, judged_completion, index))
     formats = {p.task_id: p.test_format for p, _ in batch}
-    done = []
-    for verdict in sandbox.check_many(jobs):
+    for verdict in sandbox.check_many(jobs) if jobs else ():
         rec = pending.pop((verdict.task_id, verdict.sample_index))
         rec["verdict"] = verdict_summary(verdict, formats[verdict.task_id])
         done.append(rec)
@@ -225,18 +251,20 @@ def _run_batch(name, mode, batch, strategy, backend, sandbox, cfg, store) -> Non
         raise RuntimeError(f"the sandbox returned no verdict for {sorted(pending)[:5]}")
 
 
-def _synthesize(name, mode, batch, outputs, strategy, backend, temperature, cfg):
+def _synthesize(name, mode, batch, outputs, unjudged, strategy, backend, temperature, cfg):
     """Two-step strategies: description j of each problem -> one synthesis, seeded by (problem, j).
-    Returns the syntheses laid out as `outputs` was, and each sample's description fields."""
-    items = [(p, i, strategy.description(p, responses[i]), responses[i]) for (p, indices), responses in zip(batch, outputs) for i in indices]
+    Returns the syntheses laid out as `outputs` was, each sample's description fields, and the
+    samples whose synthesis prompt did not fit the model."""
+    items = [(p, i, strategy.description(p, responses[i]), responses[i]) for (p, indices), responses in zip(batch, outputs)
+             for i in indices if (p.task_id, i) not in unjudged]
     requests = [GenerationRequest(prompt=strategy.synthesis_prompt(p, d, cfg.prompt_template), key=f"{name}|{p.task_id}|{mode}|explain{i}")
                 for p, i, d, _ in items]
     stops = {tuple(strategy.synthesis_stop(p) or ()) for p, _, _, _ in items}
-    answers = backend.generate(requests, _params(stops, 1, temperature, cfg)) if requests else []
+    answers, skipped = _generate(backend, requests, _params(stops, 1, temperature, cfg)) if requests else ([], {})
     by_sample = {(p.task_id, i): out[0] for (p, i, _, _), out in zip(items, answers)}
     firsts = {(p.task_id, i): {"describe_response": r, "description": d} for p, i, d, r in items}
     laid_out = [[by_sample.get((p.task_id, i), "") for i in range(len(responses))] for (p, _), responses in zip(batch, outputs)]
-    return laid_out, firsts
+    return laid_out, firsts, {(items[k][0].task_id, items[k][1]): why for k, why in skipped.items()}
 
 
 def verdict_summary(v: Verdict, test_format: str = "") -> dict[str, Any]:

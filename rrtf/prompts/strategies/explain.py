@@ -45,7 +45,9 @@ class ExplainStrategy(PromptStrategy):
         return problem.canonical_solution
 
     def reference_description(self, problem: Problem) -> str:
-        return f"The function {problem.entry_point}."
+        # Names the task too: HumanEvalPack has two problems with the same declaration (Python/56 and 61,
+        # correct_bracketing), whose synthesis prompts must differ for the prompt-keyed reference backend.
+        return f"The function {problem.entry_point} of {problem.task_id}."
 
     def reference_answers(self, problem: Problem, template: str | None = None) -> dict[str, str]:
         described = self.reference_description(problem)

@@ -91,8 +91,8 @@ def test_explain_descriptions_cannot_leak_code(sandbox):
 
 
 def test_tiny_model_end_to_end_and_resume(sandbox, tiny_dir, tmp_path):
-    # LeetCode's prompts (~1,000 tokens) do not fit this model's 512 positions; its real-model path is the same.
-    names = {"humaneval+": 2, "humanevalpack-python:explain": 1, "recode-natgen": 1, "mbpp+": 1}
+    # LeetCode's prompts (~1,000 tokens) do not fit this model's 512 positions: failed samples, the rest goes on.
+    names = {"humaneval+": 2, "humanevalpack-python:explain": 1, "recode-natgen": 1, "mbpp+": 1, "leetcode": 1}
     problems = _problems(names)
     cfg = EvalConfig(model_name_or_path=str(tiny_dir), num_samples=2, k=[1, 2], temperature=0.8, max_new_tokens=12,
                      output_file=str(tmp_path / "results.json"))
@@ -101,6 +101,8 @@ def test_tiny_model_end_to_end_and_resume(sandbox, tiny_dir, tmp_path):
     robust = first.datasets["recode-natgen"].metrics["robustness"]
     assert set(robust) == {"greedy", "sampled"} and {"RP@1", "RP@2", "RD@2", "RR@2"} <= set(robust["sampled"]["family"])
     assert set(first.datasets["humaneval+"].metrics) == {"base", "plus"}
+    assert first.datasets["leetcode"].failure_reasons == {"prompt too long": 3} and first.datasets["leetcode"].pass_at_k == {"pass@1": 0.0,
+                                                                                                                           "pass@2": 0.0}
     lines = (tmp_path / "results.samples.jsonl").read_text().splitlines()
     expected = sum(len(v) for v in problems.values()) * 3  # greedy + 2 samples
     assert len(lines) == expected
