@@ -5,16 +5,18 @@ code can leak; then the model writes the function from the description alone, co
 `problem.code_prefix` (the declaration), and that code is judged by the tests."""
 from __future__ import annotations
 
-from rrtf.prompts.base import STRATEGIES, PromptStrategy
+from rrtf.prompts.base import STRATEGIES
 from rrtf.prompts.extract import END_MARKERS, cut_at_end_markers
 from rrtf.prompts.octopack import clean_description, describe_limit, synthesize_instruction
-from rrtf.prompts.strategies.instruct_continue import continuation_stop, cut_continuation, judge_continuation
+from rrtf.prompts.strategies.instruct_continue import InstructContinueStrategy, continuation_stop
 from rrtf.prompts.templates import format_prompt
 from sandbox.records import Problem
 
 
 @STRATEGIES.register("explain")
-class ExplainStrategy(PromptStrategy):
+class ExplainStrategy(InstructContinueStrategy):
+    """Step 2 is answered, cut and judged as "instruct-continue" answers are."""
+
     name = "explain"
     two_step = True
 
@@ -34,15 +36,6 @@ class ExplainStrategy(PromptStrategy):
 
     def synthesis_stop(self, problem: Problem) -> list[str] | None:
         return continuation_stop(problem)
-
-    def completion(self, problem: Problem, response: str) -> str:
-        return cut_continuation(problem, response)
-
-    def judge_input(self, problem: Problem, completion: str) -> tuple[Problem, str]:
-        return judge_continuation(problem, completion)
-
-    def reference_response(self, problem: Problem) -> str:
-        return problem.canonical_solution
 
     def reference_description(self, problem: Problem) -> str:
         # Names the task too: HumanEvalPack has two problems with the same declaration (Python/56 and 61,

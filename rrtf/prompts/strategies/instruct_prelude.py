@@ -4,24 +4,17 @@ imports and ListNode/TreeNode helpers), which is kept whole -- unlike "instruct"
 imports of a code prompt the answer is expected to restate."""
 from __future__ import annotations
 
-from rrtf.prompts.base import STRATEGIES, PromptStrategy
-from rrtf.prompts.extract import END_MARKERS, extract_code
-from rrtf.prompts.templates import instruction_prompt
+from rrtf.prompts.base import STRATEGIES
+from rrtf.prompts.strategies.instruction import InstructStrategy
 from sandbox.records import Problem
 
 
 @STRATEGIES.register("instruct-prelude")
-class InstructPreludeStrategy(PromptStrategy):
+class InstructPreludeStrategy(InstructStrategy):
     name = "instruct-prelude"
 
-    def prompt(self, problem: Problem, template: str | None = None) -> str:
-        return instruction_prompt(problem, template)
-
-    def stop(self, problem: Problem) -> list[str] | None:
-        return list(END_MARKERS)
-
-    def completion(self, problem: Problem, response: str) -> str:
-        return extract_code(response, problem.language)
+    def judged(self, problem: Problem) -> Problem:
+        return problem
 
     def reference_response(self, problem: Problem) -> str:
         return f"```{problem.language}\n{problem.canonical_solution.rstrip()}\n```\n"
