@@ -7,8 +7,9 @@ sandbox, resumable per sample. `python -m rrtf.evaluate --help`; from Python:
 from rrtf.evaluate.cli import build_eval_backend, load_eval_datasets, main, run
 from rrtf.evaluate.config import EvalConfig
 from rrtf.evaluate.metrics import pass_at_k
-from rrtf.evaluate.results import DatasetResult, EvalResult, ProblemRow, write_result
+from rrtf.evaluate.results import DatasetResult, EvalResult, ProblemRow
 from rrtf.evaluate.runner import dataset_default_strategy, evaluate, resolve_strategy
+from rrtf.evaluate.summary import write_result
 
 __all__ = [
     "DatasetResult", "EvalConfig", "EvalResult", "ProblemRow", "build_eval_backend", "dataset_default_strategy", "evaluate",

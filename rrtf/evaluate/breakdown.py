@@ -13,10 +13,9 @@ from typing import Any
 import numpy as np
 
 from rrtf.evaluate.metrics import pass_at_k
+from rrtf.evaluate.results import GREEDY, SAMPLED
 from rrtf.evaluate.robustness import family_report
 from sandbox.records import Problem
-
-GREEDY, SAMPLED = "greedy", "sampled"
 
 
 def outcome_matrix(name: str, problems: Sequence[Problem], mode: str, n: int, records: dict[tuple, dict[str, Any]],

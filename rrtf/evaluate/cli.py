@@ -13,8 +13,9 @@ from pathlib import Path
 
 from rrtf.backends import GenerationBackend, backend_from_spec, build_backend
 from rrtf.evaluate.config import EvalConfig
-from rrtf.evaluate.results import EvalResult, write_result
+from rrtf.evaluate.results import EvalResult
 from rrtf.evaluate.runner import evaluate, resolve_strategy
+from rrtf.evaluate.summary import write_result
 from rrtf.prompts import get_strategy
 from sandbox.records import Problem
 

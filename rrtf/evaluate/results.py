@@ -7,12 +7,9 @@ difficulty), and ReCode's robustness metrics (`DatasetSpec.variant`: rrtf.evalua
 """
 from __future__ import annotations
 
-import json
-import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,7 +17,6 @@ import numpy as np
 from rrtf.evaluate.metrics import pass_at_k
 from sandbox.compiled.toolchain import MISSING as TOOLCHAIN_MISSING  # how the verdict for an absent compiler begins
 from sandbox.records import Problem, Status
-from sandbox.store import write_atomic
 
 GREEDY, SAMPLED = "greedy", "sampled"
 
@@ -130,13 +126,5 @@ def toolchain_error(reasons: dict[str, int]) -> str | None:
     return next((r for r in reasons if r.startswith(TOOLCHAIN_MISSING)), None)
 
 
-def write_result(result: EvalResult, path: str | os.PathLike) -> None:
-    """results.json at `path` (every metric and the config), and the markdown summary beside it (.md)."""
-    from rrtf.evaluate.summary import markdown
-
-    write_atomic(path, (json.dumps(result.to_record(), indent=2) + "\n").encode())
-    write_atomic(Path(path).with_suffix(".md"), (markdown(result) + "\n").encode())
-
-
 __all__ = ["GREEDY", "SAMPLED", "TOOLCHAIN_MISSING", "DatasetResult", "EvalResult", "ProblemRow", "reason_kind", "score",
-           "toolchain_error", "write_result"]
+           "toolchain_error"]

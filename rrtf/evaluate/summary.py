@@ -3,10 +3,14 @@ then the tables only some datasets have -- EvalPlus base vs plus, pass@k by cate
 robustness -- and the datasets that could not be evaluated, with the reason (e.g. the package to install)."""
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
 from typing import Any
 
 from rrtf.evaluate.results import EvalResult
 from sandbox.records import Status
+from sandbox.store import write_atomic
 
 
 def _pct(x: float | None) -> str:
@@ -70,4 +74,10 @@ def markdown(result: EvalResult) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["markdown"]
+def write_result(result: EvalResult, path: str | os.PathLike) -> None:
+    """results.json at `path` (every metric and the config), and the markdown summary beside it (.md)."""
+    write_atomic(path, (json.dumps(result.to_record(), indent=2) + "\n").encode())
+    write_atomic(Path(path).with_suffix(".md"), (markdown(result) + "\n").encode())
+
+
+__all__ = ["markdown", "write_result"]
