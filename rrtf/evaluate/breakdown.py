@@ -98,4 +98,22 @@ def dataset_metrics(name, problems, spec, num_samples, ks, greedy, records) -> d
     return out
 
 
-__all__ = ["category_scores", "dataset_metrics", "evalplus_scores", "outcome_matrix", "pass_scores", "robustness_scores"]
+def robustness_overall(metrics: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The mean over ReCode families of each family-level metric ({dataset: DatasetResult.metrics});
+    {} unless two or more families were evaluated. A family whose RD is None (no nominal pass) is left
+    out of that mean."""
+    families = {name: m["robustness"] for name, m in metrics.items() if m.get("robustness")}
+    if len(families) < 2:
+        return {}
+    out: dict[str, Any] = {"families": sorted(families)}
+    for mode in (GREEDY, SAMPLED):
+        reports = [r[mode]["family"] for r in families.values() if mode in r]
+        if len(reports) != len(families):
+            continue
+        keys = [k for k in reports[0] if k.startswith(("nominal pass@", "RP@", "RD@", "RR@"))]
+        values = {k: [r[k] for r in reports if r.get(k) is not None] for k in keys}
+        out[mode] = {k: float(np.mean(v)) if v else None for k, v in values.items()}
+    return out
+
+
+__all__ = ["category_scores", "dataset_metrics", "robustness_overall", "evalplus_scores", "outcome_matrix", "pass_scores", "robustness_scores"]

@@ -53,10 +53,11 @@ class EvalResult:
     datasets: dict[str, DatasetResult]
     problems: list[ProblemRow]
     config: dict[str, Any] = field(default_factory=dict)
+    recode_overall: dict[str, Any] = field(default_factory=dict)  # the mean over ReCode families, when 2+ ran
 
     def to_record(self) -> dict[str, Any]:
         return {"config": self.config, "datasets": {k: asdict(v) for k, v in self.datasets.items()},
-                "problems": [asdict(p) for p in self.problems]}
+                "recode_overall": self.recode_overall, "problems": [asdict(p) for p in self.problems]}
 
     def table(self) -> str:
         ks = sorted({k for d in self.datasets.values() for k in d.pass_at_k}, key=lambda s: int(s.split("@")[1]))

@@ -26,7 +26,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from rrtf.backends import GenerationBackend, GenerationRequest, PromptTooLong, SamplingParams
-from rrtf.evaluate.breakdown import dataset_metrics
+from rrtf.evaluate.breakdown import dataset_metrics, robustness_overall
 from rrtf.evaluate.config import EvalConfig
 from rrtf.evaluate.results import GREEDY, SAMPLED, TOOLCHAIN_MISSING, DatasetResult, EvalResult, ProblemRow, score, toolchain_error
 from rrtf.prompts import default_strategy, get_strategy
@@ -146,7 +146,8 @@ def evaluate(problems: Mapping[str, Sequence[Problem]] | Sequence[Problem], back
         store.close()
     for name, message in (errors or {}).items():
         results[name] = unevaluated(name, "", "", [], cfg, message)
-    return EvalResult(results, rows, config=asdict(cfg))
+    overall = robustness_overall({name: r.metrics for name, r in results.items()})
+    return EvalResult(results, rows, config=asdict(cfg), recode_overall=overall)
 
 
 def probe_toolchain(problems: Sequence[Problem], sandbox: Any) -> str | None:

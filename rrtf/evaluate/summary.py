@@ -67,6 +67,12 @@ def markdown(result: EvalResult) -> str:
                     for k in sorted({key.split("@")[1] for key in m if key.startswith("RP@")}, key=int):
                         rows.append([d.name, mode, scope, str(m.get("seeds", m.get("copies", ""))), k, _pct(m[f"nominal pass@{k}"]),
                                      _pct(m[f"RP@{k}"]), _pct(m[f"RD@{k}"]), _pct(m[f"RR@{k}"])])
+        overall = result.recode_overall
+        for mode in ("greedy", "sampled"):
+            for k in sorted({key.split("@")[1] for key in overall.get(mode, {}) if key.startswith("RP@")}, key=int):
+                m = overall[mode]
+                rows.append([f"mean of {len(overall['families'])} families", mode, "family", "", k, _pct(m[f"nominal pass@{k}"]),
+                             _pct(m[f"RP@{k}"]), _pct(m[f"RD@{k}"]), _pct(m[f"RR@{k}"])])
         lines += _table(["dataset", "mode", "perturbation", "copies", "k", "nominal pass@k", "RP@k", "RD@k", "RR@k"], rows)
     failed = [d for d in datasets if d.error]
     if failed:

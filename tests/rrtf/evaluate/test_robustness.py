@@ -114,3 +114,16 @@ def test_reference_copy_is_verbatim():
     up, copied = functions(upstream), functions(ours)
     copied.pop("report_coarse")
     assert copied and all(copied[name] == up[name] for name in copied)
+
+
+def test_overall_is_the_mean_of_the_families():
+    from rrtf.evaluate.breakdown import robustness_overall
+
+    def fam(rp, rd, rr):
+        return {"robustness": {"greedy": {"family": {"nominal pass@1": 0.5, "RP@1": rp, "RD@1": rd, "RR@1": rr}}}}
+
+    assert robustness_overall({"recode-format": fam(0.2, 0.6, 0.4)}) == {}  # one family: nothing to average
+    overall = robustness_overall({"recode-format": fam(0.2, 0.6, 0.4), "recode-natgen": fam(0.4, None, 0.2), "humaneval+": {"base": {}}})
+    assert overall["families"] == ["recode-format", "recode-natgen"]
+    assert overall["greedy"] == pytest.approx({"nominal pass@1": 0.5, "RP@1": 0.3, "RD@1": 0.6, "RR@1": 0.3})
+    assert "sampled" not in overall
