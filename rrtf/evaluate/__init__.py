@@ -1,5 +1,7 @@
-"""Evaluation: pass@k (unbiased estimator) and greedy pass@1 on any registered dataset, judged in the
-sandbox, resumable per sample. `python -m rrtf.evaluate --help`; from Python:
+"""Evaluation: pass@k (unbiased estimator) and greedy pass@1 on any registered dataset x task, judged
+in the sandbox, resumable per sample, plus each dataset's own scores (EvalPlus base/plus, pass@k by
+difficulty, ReCode's RP/RD/RR@k: rrtf.evaluate.robustness). docs/evaluation.md;
+`python -m rrtf.evaluate --help`; from Python:
 
     from rrtf.evaluate import EvalConfig, evaluate
     result = evaluate({"heldout": problems}, backend, sandbox, EvalConfig(num_samples=0))
