@@ -210,3 +210,42 @@ def test_cli_lists_names_by_task_and_refuses_unknown_ones():
         assert name in listed.stdout
     bad = env_run("--backend", "reference", "--datasets", "humaneval+", "humanevalpack-go:repair", "--output_file", "")
     assert bad.returncode == 2 and "'repair' is neither a split" in bad.stderr
+
+
+def test_a_killed_evaluation_resumes_without_duplicates(tmp_path):
+    """A real `python -m rrtf.evaluate` process SIGKILLed after its first judged batch (two-step explain
+    and a ReCode family) resumes: nothing judged is redone, nothing is duplicated, the result is complete."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from testkit import REPO
+
+    out = tmp_path / "results.json"
+    samples = tmp_path / "results.samples.jsonl"
+    args = [sys.executable, "-m", "rrtf.evaluate", "--backend", "reference", "--num_samples", "0", "--max_problems", "24",
+            "--sandbox_workers", "1", "--datasets", "humanevalpack-python:explain", "recode-format", "--output_file", str(out)]
+    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while proc.poll() is None and time.time() < deadline and not (samples.exists() and samples.stat().st_size):
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)  # right after its first judged batch was written
+    proc.wait()
+    first = []
+    for line in samples.read_text().splitlines():  # a torn last line (killed mid-write) is dropped on resume
+        try:
+            first.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    assert 0 < len(first) < 24 + 24 * 11 and not out.exists()
+    done = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [json.loads(line) for line in samples.read_text().splitlines()]
+    keys = [(r["dataset"], r["task_id"], r["mode"], r["sample_index"]) for r in lines]
+    assert len(keys) == len(set(keys)) == 24 + 24 * 11  # explain: 24; recode-format: 24 nominal problems + 10 copies of each
+    assert first == lines[: len(first)]  # the judged samples were kept, not redone
+    result = json.loads(out.read_text())["datasets"]
+    assert result["humanevalpack-python:explain"]["greedy_pass_at_1"] == 1.0
+    assert result["recode-format"]["metrics"]["robustness"]["greedy"]["problems"] == 24
