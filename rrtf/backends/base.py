@@ -29,6 +29,11 @@ logger = logging.getLogger("rrtf.backends")
 MAX_CHARS_PER_TOKEN = 48
 
 
+class PromptTooLong(ValueError):
+    """A prompt does not fit the model's context: a caller may record that request as failed (evaluation
+    does) instead of losing the rest of its batch."""
+
+
 @dataclass(frozen=True)
 class SamplingParams:
     n: int = 1
@@ -196,6 +201,6 @@ def backend_from_spec(spec: str, **options: Any) -> GenerationBackend:
 
 
 __all__ = [
-    "BACKENDS", "BackendSpec", "GenerationBackend", "GenerationRequest", "SamplingParams", "backend_from_spec",
+    "BACKENDS", "BackendSpec", "GenerationBackend", "GenerationRequest", "PromptTooLong", "SamplingParams", "backend_from_spec",
     "build_backend", "parse_spec", "sample_seed", "sanitize",
 ]

@@ -19,7 +19,7 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-from rrtf.backends.base import BACKENDS, GenerationBackend, GenerationRequest, SamplingParams, sample_seed
+from rrtf.backends.base import BACKENDS, GenerationBackend, GenerationRequest, PromptTooLong, SamplingParams, sample_seed
 
 # tokenizer -> stop strings -> StoppingCriteriaList, shared by every backend on the same tokenizer.
 _STOP_CRITERIA: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -139,6 +139,19 @@ class TransformersBackend(GenerationBackend):
                       pad_token_id=pad, use_cache=True, do_sample=False, temperature=1.0, top_p=1.0, top_k=50)
         return config
 
+    def _fit_context(self, prompt_tokens: int, config):
+        """Generation ends at the model's context (a learned position table has no row beyond it): fewer
+        new tokens when prompt + max_new_tokens would overflow; a prompt that fills it alone is an error."""
+        context = getattr(self.model.config, "max_position_embeddings", None)
+        if not context or prompt_tokens + config.max_new_tokens <= context:
+            return config
+        if prompt_tokens >= context:
+            raise PromptTooLong(f"a prompt of {prompt_tokens} tokens does not fit the model's context of {context} tokens "
+                             f"(max_position_embeddings); use a model with a longer context or shorter prompts")
+        config = copy.deepcopy(config)
+        config.max_new_tokens = context - prompt_tokens
+        return config
+
     def _stop_criteria(self, stop: list[str]):
         """Stop a row early at a stop string (the text is trimmed after decoding anyway). Built once per
         set of stop strings: StopStringCriteria preprocesses the whole vocabulary (~1.5 s for StarCoder's)."""
@@ -163,6 +176,7 @@ class TransformersBackend(GenerationBackend):
         processors = None
         if not params.greedy:
             processors = LogitsProcessorList([_SeededSampler([seed for _, seed in rows], params)])
+        config = self._fit_context(enc["input_ids"].shape[1], config)
         out = self.model.generate(**enc, generation_config=config, stopping_criteria=criteria, logits_processor=processors)
         new_tokens = out[:, enc["input_ids"].shape[1]:]
         return self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)

@@ -14,6 +14,7 @@ runs only when the dataset is used, so importing the registry reads no data and 
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,16 @@ class DatasetSpec:
     description: str = ""
     train_split: str | None = None  # what a training run trains on when no split is given (None: default_split)
     eval_split: str | None = None  # what a training run evaluates on when no eval set is given (None: none)
+    # (split, task) -> problems, for datasets whose problems differ by task (HumanEvalPack's fix and
+    # explain continue from the declaration, not the documented prompt). None: load(split) for every task.
+    load_task: Callable[[str, str], list[Problem]] | None = None
+    # task_id -> the base problem it is a variant of (ReCode's perturbed copies): max_problems counts bases.
+    base_task: Callable[[str], str] | None = None
+    # task_id -> (perturbation, seed), or None for the nominal problem: the dataset reports ReCode's
+    # robustness metrics (rrtf.evaluate.robustness) over the variants of each base problem.
+    variant: Callable[[str], tuple[str, int] | None] | None = None
+    # task_id -> a category (LeetCode's difficulty): pass@k is also reported per category.
+    category: Callable[[str], str] | None = None
 
     @property
     def default_task(self) -> str:
@@ -50,6 +61,12 @@ class LoadedDataset:
     spec: DatasetSpec | None = None  # None for a JSONL file
 
 
+class DatasetUnavailable(ValueError):
+    """The dataset exists but cannot be judged here (e.g. the sandbox lacks its language): an
+    evaluation reports it and goes on with the other datasets."""
+
+
+logger = logging.getLogger("rrtf.datasets")
 DATASETS: Registry[DatasetSpec] = Registry("dataset", package="rrtf.datasets")
 # Short names users type that stand for a qualified dataset name.
 ALIASES = {"heldout": "tiny-tasks:heldout"}
@@ -97,7 +114,36 @@ def load_dataset(name: str, *, split: str | None = None, task: str | None = None
         raise ValueError(f"dataset {spec.name} has no split {split!r}; known: {', '.join(spec.splits)}")
     if task not in spec.tasks:
         raise ValueError(f"dataset {spec.name} has no task {task!r}; known: {', '.join(spec.tasks)}")
-    return LoadedDataset(name, spec.load(split), split, task, spec.tasks[task], spec)
+    problems = spec.load_task(split, task) if spec.load_task else spec.load(split)
+    return LoadedDataset(name, problems, split, task, spec.tasks[task], spec)
+
+
+def spec_of(name: str) -> DatasetSpec | None:
+    """The registered spec behind a (qualified) dataset name; None for a file or an unknown name."""
+    if is_file_name(name) and ":" not in Path(name).name:
+        return None
+    base = ALIASES.get(name, name).split(":")[0]
+    return DATASETS.get(base) if base in DATASETS else None
+
+
+def limit_problems(problems: list[Problem], limit: int | None, spec: DatasetSpec | None = None) -> list[Problem]:
+    """The first `limit` problems -- counted in base problems when the dataset has variants, so a
+    ReCode subset keeps every perturbed copy of the problems it keeps."""
+    if limit is None:
+        return list(problems)
+    if spec is None or spec.base_task is None:
+        return list(problems[:limit])
+    keep: dict[str, None] = {}
+    for p in problems:
+        if len(keep) >= limit:
+            break
+        keep.setdefault(spec.base_task(p.task_id))
+    return [p for p in problems if spec.base_task(p.task_id) in keep]
+
+
+def task_table() -> list[tuple[str, str, str, str]]:
+    """(dataset, task, strategy, description) for every registered dataset and task: `--list`."""
+    return [(name, task, strategy, spec.description) for name, spec in DATASETS.items() for task, strategy in spec.tasks.items()]
 
 
 def benchmark_texts() -> Iterator[tuple[str, Problem]]:
@@ -105,9 +151,14 @@ def benchmark_texts() -> Iterator[tuple[str, Problem]]:
     for name, spec in DATASETS.items():
         if spec.benchmark:
             for split in spec.splits:
-                for problem in spec.load(split):
+                try:
+                    problems = spec.load(split)
+                except DatasetUnavailable as exc:  # e.g. a language this sandbox lacks: its texts are not readable as problems
+                    logger.warning("benchmark texts: skipping %s: %s", name, exc)
+                    continue
+                for problem in problems:
                     yield name, problem
 
 
-__all__ = ["ALIASES", "DATASETS", "DatasetSpec", "LoadedDataset", "benchmark_texts", "is_file_name", "load_dataset",
-           "parse_name", "register"]
+__all__ = ["ALIASES", "DATASETS", "DatasetSpec", "DatasetUnavailable", "LoadedDataset", "benchmark_texts", "is_file_name",
+           "limit_problems", "load_dataset", "parse_name", "register", "spec_of", "task_table"]

@@ -1,6 +1,6 @@
 import sys
 
 from rrtf.cli import run_cli
-from rrtf.evaluate.cli import main
+from rrtf.evaluate.cli import exit_status, main
 
-sys.exit(run_cli(main, prog="python -m rrtf.evaluate"))
+sys.exit(run_cli(lambda argv: exit_status(main(argv)), prog="python -m rrtf.evaluate"))

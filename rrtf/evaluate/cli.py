@@ -7,12 +7,15 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from rrtf.backends import GenerationBackend, backend_from_spec, build_backend
 from rrtf.evaluate.config import EvalConfig
-from rrtf.evaluate.results import EvalResult, write_result
+from rrtf.evaluate.results import EvalResult
 from rrtf.evaluate.runner import evaluate, resolve_strategy
+from rrtf.evaluate.summary import write_result
 from rrtf.prompts import get_strategy
 from sandbox.records import Problem
 
@@ -35,7 +38,8 @@ def build_eval_backend(cfg: EvalConfig, problems: Mapping[str, Sequence[Problem]
         answers = {}
         for name, plist in (problems or {}).items():
             strategy = get_strategy(resolve_strategy(name, plist, cfg, strategies))
-            answers.update({strategy.prompt(p, cfg.prompt_template): strategy.reference_response(p) for p in plist})
+            for p in plist:
+                answers.update(strategy.reference_answers(p, cfg.prompt_template))
         options.setdefault("answers", answers)
     elif cfg.backend == "transformers":
         options.setdefault("model_name_or_path", cfg.model_name_or_path or default_model_path())
@@ -46,16 +50,25 @@ def build_eval_backend(cfg: EvalConfig, problems: Mapping[str, Sequence[Problem]
     return build_backend(cfg.backend, **options)
 
 
-def load_eval_datasets(cfg: EvalConfig) -> tuple[dict[str, list[Problem]], dict[str, str]]:
-    """cfg.datasets loaded (at most cfg.max_problems each), and each one's strategy."""
-    from rrtf.datasets import load_dataset
+def load_eval_datasets(cfg: EvalConfig) -> tuple[dict[str, list[Problem]], dict[str, str], dict[str, str]]:
+    """cfg.datasets loaded (at most cfg.max_problems each), each one's strategy, and the datasets that
+    cannot be judged here ({name: why}, e.g. a language the sandbox lacks). Every name is checked
+    before anything is loaded, so a typo fails at once."""
+    from rrtf.datasets import DatasetUnavailable, is_file_name, limit_problems, load_dataset, parse_name
 
-    problems, strategies = {}, {}
     for name in cfg.datasets:
-        ds = load_dataset(name)
-        problems[name] = ds.problems[: cfg.max_problems] if cfg.max_problems is not None else ds.problems
+        if not is_file_name(name):
+            parse_name(name)
+    problems, strategies, unavailable = {}, {}, {}
+    for name in cfg.datasets:
+        try:
+            ds = load_dataset(name)
+        except DatasetUnavailable as exc:
+            unavailable[name] = str(exc)
+            continue
+        problems[name] = limit_problems(ds.problems, cfg.max_problems, ds.spec)
         strategies[name] = ds.strategy
-    return problems, strategies
+    return problems, strategies, unavailable
 
 
 def run(cfg: EvalConfig, backend: GenerationBackend | None = None) -> EvalResult:
@@ -66,13 +79,13 @@ def run(cfg: EvalConfig, backend: GenerationBackend | None = None) -> EvalResult
         from rrtf.modeling import check_model_dir
 
         check_model_dir(cfg.model_name_or_path)
-    problems, strategies = load_eval_datasets(cfg)
+    problems, strategies, unavailable = load_eval_datasets(cfg)
     own_backend = backend is None
     backend = backend or build_eval_backend(cfg, problems, strategies)
     sandbox_kwargs = {"workers": cfg.sandbox_workers} if cfg.sandbox_workers else {}
     try:
         with Sandbox(SandboxConfig(**sandbox_kwargs)) as sandbox:
-            result = evaluate(problems, backend, sandbox, cfg, strategies=strategies)
+            result = evaluate(problems, backend, sandbox, cfg, strategies=strategies, errors=unavailable)
     finally:
         if own_backend:
             backend.close()
@@ -82,12 +95,14 @@ def run(cfg: EvalConfig, backend: GenerationBackend | None = None) -> EvalResult
 
 
 def list_datasets() -> str:
-    from rrtf.datasets import ALIASES, DATASETS
+    """Every dataset x task (`NAME:TASK`; the first task of a dataset is its default) and the aliases."""
+    from rrtf.datasets import ALIASES, DATASETS, task_table
 
-    lines = [f"{'dataset':<24} {'splits':<32} {'tasks':<28} description"]
-    for name, spec in DATASETS.items():
-        lines.append(f"{name:<24} {','.join(spec.splits):<32} {','.join(spec.tasks):<28} {spec.description}")
-    lines += [f"{alias:<24} = {target}" for alias, target in ALIASES.items()]
+    lines = [f"{'dataset:task':<36} {'strategy':<18} {'splits':<30} description"]
+    for name, task, strategy, description in task_table():
+        splits = ",".join(DATASETS.get(name).splits)
+        lines.append(f"{name + ':' + task:<36} {strategy:<18} {splits:<30} {description}")
+    lines += [f"{alias:<36} = {target}" for alias, target in ALIASES.items()]
     return "\n".join(lines)
 
 
@@ -100,9 +115,17 @@ def main(argv: list[str] | None = None) -> EvalResult | None:
     (cfg,) = TrlParser([EvalConfig]).parse_args_and_config(args=argv)
     result = run(cfg)
     print(result.table())
+    for d in result.datasets.values():
+        if d.error:
+            print(f"python -m rrtf.evaluate: {d.name} not evaluated: {d.error}", file=sys.stderr)
     if cfg.output_file:
-        print(f"wrote {cfg.output_file} and {cfg.resolved_samples_file()}")
+        print(f"wrote {cfg.output_file}, {Path(cfg.output_file).with_suffix('.md')} and {cfg.resolved_samples_file()}")
     return result
 
 
-__all__ = ["build_eval_backend", "default_model_path", "list_datasets", "load_eval_datasets", "main", "run"]
+def exit_status(result: EvalResult | None) -> int:
+    """0, or 1 when some dataset could not be evaluated (everything else was, and is written)."""
+    return 1 if result is not None and any(d.error for d in result.datasets.values()) else 0
+
+
+__all__ = ["build_eval_backend", "default_model_path", "exit_status", "list_datasets", "load_eval_datasets", "main", "run"]

@@ -1,8 +1,12 @@
-"""Evaluation results: per-problem rows, per-dataset scores, the table; scoring is pure."""
+"""Evaluation results: per-problem rows, per-dataset scores, the table; scoring is pure.
+
+Besides pass@k and greedy pass@1 over all of a dataset's problems, `DatasetResult.metrics` holds what
+the dataset itself calls for: base and plus pass@k (EvalPlus records: `base` counts the original
+inputs only, `plus` all of them), pass@k per category (`DatasetSpec.category`: LeetCode's
+difficulty), and ReCode's robustness metrics (`DatasetSpec.variant`: rrtf.evaluate.robustness).
+"""
 from __future__ import annotations
 
-import json
-import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -11,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from rrtf.evaluate.metrics import pass_at_k
+from sandbox.compiled.toolchain import MISSING as TOOLCHAIN_MISSING  # how the verdict for an absent compiler begins
 from sandbox.records import Problem, Status
-from sandbox.store import write_atomic
 
 GREEDY, SAMPLED = "greedy", "sampled"
 
@@ -39,6 +43,9 @@ class DatasetResult:
     status_counts: dict[str, int]  # sampled completions, by Status label
     greedy_status_counts: dict[str, int]
     failure_reasons: dict[str, int] = field(default_factory=dict)  # greedy + sampled, most common: {"NameError": 7, ...}
+    task: str = ""  # the dataset's task (synthesize, fix, ...), "" for a file
+    metrics: dict[str, Any] = field(default_factory=dict)  # base/plus, by category, robustness (see the module doc)
+    error: str | None = None  # why the dataset was not (fully) evaluated, e.g. "toolchain missing: install ..."
 
 
 @dataclass
@@ -46,20 +53,21 @@ class EvalResult:
     datasets: dict[str, DatasetResult]
     problems: list[ProblemRow]
     config: dict[str, Any] = field(default_factory=dict)
+    recode_overall: dict[str, Any] = field(default_factory=dict)  # the mean over ReCode families, when 2+ ran
 
     def to_record(self) -> dict[str, Any]:
         return {"config": self.config, "datasets": {k: asdict(v) for k, v in self.datasets.items()},
-                "problems": [asdict(p) for p in self.problems]}
+                "recode_overall": self.recode_overall, "problems": [asdict(p) for p in self.problems]}
 
     def table(self) -> str:
         ks = sorted({k for d in self.datasets.values() for k in d.pass_at_k}, key=lambda s: int(s.split("@")[1]))
-        head = ["dataset", "strategy", "problems", "n", *ks, "greedy@1", "pass/part/rt/ce"]
+        head = ["dataset", "strategy", "problems", "n", *ks, "greedy@1", "pass/part/rt/ce", "note"]
         rows = [head]
         for d in self.datasets.values():
             sc = d.status_counts or d.greedy_status_counts
             counts = "/".join(str(sc.get(s.label, 0)) for s in sorted(Status, reverse=True))
             rows.append([d.name, d.strategy, str(d.num_problems), str(d.num_samples),
-                         *[_pct(d.pass_at_k.get(k)) for k in ks], _pct(d.greedy_pass_at_1), counts])
+                         *[_pct(d.pass_at_k.get(k)) for k in ks], _pct(d.greedy_pass_at_1), counts, d.error or ""])
         widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)) for r in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
@@ -105,12 +113,19 @@ def score(name: str, problems: Sequence[Problem], strategy: str, num_samples: in
 
 
 def reason_kind(reason: str) -> str:
-    """"NameError: name 'x' is not defined" -> "NameError": groups failures by kind."""
+    """"NameError: name 'x' is not defined" -> "NameError": groups failures by kind. A missing
+    toolchain keeps its whole message: it names the package to install."""
+    if reason.startswith(TOOLCHAIN_MISSING):
+        return reason.strip()[:200]
+    if reason.startswith("prompt too long"):
+        return "prompt too long"
     return reason.split(":", 1)[0].strip()[:60] or "unknown"
 
 
-def write_result(result: EvalResult, path: str | os.PathLike) -> None:
-    write_atomic(path, (json.dumps(result.to_record(), indent=2) + "\n").encode())
+def toolchain_error(reasons: dict[str, int]) -> str | None:
+    """The missing-toolchain message among a dataset's failure reasons, if any."""
+    return next((r for r in reasons if r.startswith(TOOLCHAIN_MISSING)), None)
 
 
-__all__ = ["GREEDY", "SAMPLED", "DatasetResult", "EvalResult", "ProblemRow", "reason_kind", "score", "write_result"]
+__all__ = ["GREEDY", "SAMPLED", "TOOLCHAIN_MISSING", "DatasetResult", "EvalResult", "ProblemRow", "reason_kind", "score",
+           "toolchain_error"]

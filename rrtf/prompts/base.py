@@ -8,6 +8,9 @@ evaluation share, so that training samples and judges a problem exactly the way 
     code = strategy.completion(problem, response)  # appended to judged.code_prefix by the sandbox
     judged = strategy.judged(problem)              # the problem the sandbox runs `code` against
 
+A two-step strategy (`two_step = True`, e.g. "explain") first asks `prompt()` for a description,
+then `synthesis_prompt(problem, description(problem, response))` for the code that is judged.
+
 A strategy is one module in `rrtf/prompts/strategies/` with one `@STRATEGIES.register(name)` class.
 """
 from __future__ import annotations
@@ -21,6 +24,7 @@ from sandbox.records import Problem
 
 class PromptStrategy(ABC):
     name: str = ""
+    two_step: bool = False
 
     @abstractmethod
     def prompt(self, problem: Problem, template: str | None = None) -> str:
@@ -37,9 +41,18 @@ class PromptStrategy(ABC):
     def judged(self, problem: Problem) -> Problem:
         return problem
 
+    def judge_input(self, problem: Problem, completion: str) -> tuple[Problem, str]:
+        """(problem, completion) as the sandbox judges them; a strategy may adapt the problem to the
+        completion (Go: import the packages the answer uses, as OctoPack's evaluation does)."""
+        return self.judged(problem), completion
+
     @abstractmethod
     def reference_response(self, problem: Problem) -> str:
         """What a model that knew the canonical solution would answer (the `reference` backend)."""
+
+    def reference_answers(self, problem: Problem, template: str | None = None) -> dict[str, str]:
+        """prompt -> answer for the `reference` backend: every prompt this strategy sends for `problem`."""
+        return {self.prompt(problem, template): self.reference_response(problem)}
 
 
 STRATEGIES: Registry[type[PromptStrategy]] = Registry("prompt strategy", package="rrtf.prompts.strategies")

@@ -163,3 +163,47 @@ def code_matches(text: str, pattern: re.Pattern) -> list[re.Match]:
             out.append(m)
         i += 1
     return out
+
+
+CONTINUES = tuple(".?:+-*/%&|=,<>([{")  # a line ending (or the next starting) with one of these goes on
+
+
+def split_line_statements(body: str) -> list[str]:
+    """Top-level statements of a JS or Go block body, separated by `;` or by a line end where
+    automatic semicolon insertion would end the statement (a simplification: enough for dataset tests)."""
+    stmts, start, depth, i = [], 0, 0, 0
+    while i < len(body):
+        c = body[i]
+        if c in "\"'`" or body.startswith(("//", "/*"), i):
+            i = skip_js_literal(body, i)
+            continue
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        elif depth == 0 and (c == ";" or c == "\n"):
+            current = body[start: i + 1].strip()
+            nxt = body[i + 1:].lstrip()
+            joined = c == "\n" and (not current or current.endswith(CONTINUES) or nxt.startswith(CONTINUES[:-3])
+                                    or re.match(r"(else|catch|finally|while)\b", nxt) is not None)
+            if not joined:
+                if current:
+                    stmts.append(body[start: i + 1])
+                start = i + 1
+        i += 1
+    if body[start:].strip():
+        stmts.append(body[start:])
+    return stmts
+
+
+def skip_js_literal(text: str, i: int) -> int:
+    if text.startswith("//", i):
+        j = text.find("\n", i)
+        return len(text) if j < 0 else j
+    if text.startswith("/*", i):
+        j = text.find("*/", i + 2)
+        return len(text) if j < 0 else j + 2
+    quote, j = text[i], i + 1
+    while j < len(text) and text[j] != quote:
+        j += 2 if text[j] == "\\" else 1
+    return min(j + 1, len(text))

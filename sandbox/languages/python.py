@@ -151,7 +151,8 @@ def cached_plan(problem: Problem) -> Plan:
 
 
 def validate(problem: Problem) -> None:
-    cached_plan(problem)
+    if problem.test_format != "evalplus":  # its tests need the canonical solution's outputs: made when judged
+        cached_plan(problem)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -167,13 +168,24 @@ def compiled(source: str, name: str) -> str:
 
 def prepare(problem: Problem, completion: str, config: SandboxConfig) -> tuple[dict, list[str]]:
     """The worker job for one sample (the pool adds its id), and the names of its test cases."""
-    plan = cached_plan(problem)
+    program_timeout_s, rlimits = config.program_timeout_s, config.rlimits()
+    if problem.test_format == "evalplus":
+        from sandbox.evalplus import MEMORY_MB as EVALPLUS_MEMORY_MB
+        from sandbox.evalplus import evalplus_plan
+        from sandbox.isolation import require_isolation
+
+        source, names, program_timeout_s = evalplus_plan(problem, require_isolation(config.isolation, config.allow_weak_isolation))
+        plan = Plan("function", names, source)
+        own = {"RLIMIT_CPU": int(program_timeout_s + 2), "RLIMIT_AS": max(config.memory_mb or 0, EVALPLUS_MEMORY_MB) << 20}
+        rlimits = [(name, own.get(name, value)) for name, value in rlimits if name != "RLIMIT_AS" or config.memory_mb]
+    else:
+        plan = cached_plan(problem)
     prefix = problem.code_prefix if plan.mode == "function" else ""
     job = {"mode": plan.mode, "program": problem.program(completion), "plan_source": plan.source,
            "code": {"version": sys.version, "plan": compiled(plan.source, "<test>"), "prefix": compiled(prefix, "<prompt>")},
            "io_cases": plan.io_cases, "entry_point": problem.entry_point, "timeout_s": config.timeout_s,
-           "program_timeout_s": config.program_timeout_s, "output_limit_bytes": config.output_limit_bytes,
-           "report_chars": config.verdict_output_chars, "rlimits": config.rlimits(),
+           "program_timeout_s": program_timeout_s, "output_limit_bytes": config.output_limit_bytes,
+           "report_chars": config.verdict_output_chars, "rlimits": rlimits,
            # The prompt's own helpers are run by the harness itself (trusted dataset code).
            "trusted_prefix": prefix}
     return job, plan.case_names

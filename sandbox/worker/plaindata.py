@@ -127,9 +127,11 @@ def encode(value, refs: dict | None = None) -> str:
     if (t is int and -BIG < value < BIG) or t in _ATOMS:
         return repr(value)  # always valid literal text (inf and nan included): no check needed
     try:
-        text = repr(value) if t in _REPR_FIRST else None
+        # Not repr for a huge int: CPython writes decimal quadratically (a million digits: ~20 s).
+        text = repr(value) if t in _REPR_FIRST and t is not int else None
         if text is not None and len(text) <= MAX_TEXT:
-            literal(text, refs)
+            if not _reprs_as_literal(value):  # a type walk is ~10x faster than parsing the text
+                literal(text, refs)
             return text
     except (ValueError, RecursionError):
         pass
@@ -140,6 +142,24 @@ def encode(value, refs: dict | None = None) -> str:
     if len(text) > MAX_TEXT:
         raise ValueError("value too large to pass")
     return text
+
+
+_WALK_ATOMS = frozenset({str, bytes, float, bool, type(None)})
+
+
+def _reprs_as_literal(v) -> bool:
+    """Whether `repr(v)` is certainly literal text: built only of exact builtin types whose repr
+    `literal` parses (not complex: `nanj`; ints below BIG: decimal stays bounded)."""
+    t = type(v)
+    if t in _WALK_ATOMS:
+        return True
+    if t is int:
+        return -BIG < v < BIG
+    if t is list or t is tuple or t is set or t is frozenset:
+        return all(map(_reprs_as_literal, v))
+    if t is dict:
+        return all(_reprs_as_literal(k) and _reprs_as_literal(x) for k, x in v.items())
+    return False
 
 
 def _enc(v) -> str:

@@ -104,7 +104,7 @@ def build_namespace(h) -> dict:
     # program defines it (MBPP's guessed entry point for `assert int(f(x)) == 1` is `int`).
     if entry and (entry not in BUILTIN_NAMES or entry in defined):
         ns[entry] = ns["__rrtf_entry__"]
-    ns["__rrtf_case__"] = lambda i: Case(h, i)
+    ns["__rrtf_case__"] = lambda i, timeout_s=None: Case(h, i, timeout_s)
     ns["__rrtf_setup__"] = lambda: Setup(h)
     return ns
 
@@ -127,13 +127,15 @@ def run_functions(h) -> None:
 class _Timed:
     """A piece of test code run under the per-test deadline (cases and setup statements alike)."""
 
-    def __init__(self, harness):
+    def __init__(self, harness, timeout_s=None):
         self.h = harness
+        # A case may carry its own limit (evalplus: scaled from the reference solution's run time).
+        self.timeout_s = float(timeout_s) if isinstance(timeout_s, (int, float)) and timeout_s > 0 else harness.timeout_s
 
     def __enter__(self):
-        self.h.case_deadline = time.monotonic() + self.h.timeout_s
+        self.h.case_deadline = time.monotonic() + self.timeout_s
         # Backstop for a test that loops on the trusted side (e.g. over a huge returned number).
-        signal.setitimer(signal.ITIMER_REAL, self.h.timeout_s + 0.5)
+        signal.setitimer(signal.ITIMER_REAL, self.timeout_s + 0.5)
         return self
 
     def _disarm(self) -> None:
@@ -144,8 +146,8 @@ class _Timed:
 class Case(_Timed):
     """`with __rrtf_case__(i): <test>` -- runs one test case and reports its outcome."""
 
-    def __init__(self, harness, index: int):
-        super().__init__(harness)
+    def __init__(self, harness, index: int, timeout_s=None):
+        super().__init__(harness, timeout_s)
         self.index = index
 
     def __exit__(self, kind, exc, tb):

@@ -37,10 +37,18 @@ def weights(model_dir: Path) -> dict[str, torch.Tensor]:
 
 def test_train_writes_every_artifact(tiny_model, tmp_path):
     out = tmp_path / "run"
-    proc = run_train(["--model_name_or_path", str(tiny_model), "--output_dir", str(out), "--max_steps", "3", *SMALL])
+    proc = run_train(["--model_name_or_path", str(tiny_model), "--output_dir", str(out), "--max_steps", "3", *SMALL,
+                      "--eval_datasets", "humanevalpack-python:fix", "mbpp+"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["eval_before"]) >= {"pass@1"} and set(metrics["eval_after"]) >= {"pass@1"}
+    # Any registered dataset x task evaluates before and after, with its own metrics (mbpp+: base and plus).
+    for when in ("eval_before", "eval_after"):
+        datasets = metrics[when]["datasets"]
+        assert set(datasets) == {"tiny-tasks:heldout", "humanevalpack-python:fix", "mbpp+"}
+        assert datasets["humanevalpack-python:fix"]["num_problems"] == 4 and datasets["humanevalpack-python:fix"]["task"] == "fix"
+        assert set(datasets["mbpp+"]["metrics"]) == {"base", "plus"}
+        assert "## EvalPlus" in (out / f"{when}.md").read_text()
     assert "held-out pass@1: before" in proc.stdout
     for name in ("report.md", "loss.png", "pass_at_1.png", "verdicts.png", "round0/ranked.jsonl", "model/model.safetensors"):
         assert (out / name).exists(), name

@@ -1,0 +1,53 @@
+""""instruct-continue" (OctoPack's `instruct` prompt; HumanEvalFix): an instruction -- the problem's
+`prompt`, e.g. the buggy function, its tests and "Fix bugs in f." -- in the prompt template, followed
+by the code the answer continues (`code_prefix`: the function's declaration or documented prompt).
+The continuation is cut as "continue" cuts it; Go answers get the imports they use (as the harness)."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from rrtf.prompts.base import STRATEGIES, PromptStrategy
+from rrtf.prompts.extract import CONTINUATION_STOP, END_MARKERS, cut_at_end_markers, trim_at_stop, truncate_at_closing_brace
+from rrtf.prompts.octopack import go_imports
+from rrtf.prompts.templates import format_prompt
+from sandbox.records import Problem
+
+
+def continuation_stop(problem: Problem) -> list[str] | None:
+    return [*CONTINUATION_STOP, *END_MARKERS] if problem.language == "python" else list(END_MARKERS)
+
+
+def cut_continuation(problem: Problem, response: str) -> str:
+    """The continuation of `problem.code_prefix` in `response`, cut where the function ends."""
+    response = cut_at_end_markers(response)
+    if problem.language == "python":
+        return trim_at_stop(response, CONTINUATION_STOP)
+    return truncate_at_closing_brace(problem.code_prefix, response)
+
+
+def judge_continuation(problem: Problem, completion: str) -> tuple[Problem, str]:
+    if problem.language == "go":
+        imports = go_imports(problem.code_prefix + completion, imported=problem.code_prefix)
+        if imports:
+            return replace(problem, code_prefix=imports + problem.code_prefix), completion
+    return problem, completion
+
+
+@STRATEGIES.register("instruct-continue")
+class InstructContinueStrategy(PromptStrategy):
+    name = "instruct-continue"
+
+    def prompt(self, problem: Problem, template: str | None = None) -> str:
+        return format_prompt(problem.prompt, template) + problem.code_prefix
+
+    def stop(self, problem: Problem) -> list[str] | None:
+        return continuation_stop(problem)
+
+    def completion(self, problem: Problem, response: str) -> str:
+        return cut_continuation(problem, response)
+
+    def judge_input(self, problem: Problem, completion: str) -> tuple[Problem, str]:
+        return judge_continuation(problem, completion)
+
+    def reference_response(self, problem: Problem) -> str:
+        return problem.canonical_solution

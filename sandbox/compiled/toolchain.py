@@ -1,0 +1,27 @@
+"""A language whose toolchain is not installed: one clear verdict naming the package to install (the
+rest of the run goes on), instead of a wall of compiler output."""
+from __future__ import annotations
+
+import os
+import shutil
+
+from sandbox.config import SandboxConfig
+from sandbox.isolation import require_isolation
+from sandbox.records import Verdict
+from sandbox.verdicts import Tally, make_verdict
+
+MISSING = "toolchain missing"
+
+
+def missing_tools(tools: dict[str, str]) -> str:
+    """"" if every program is installed, else what to install: {path or name: Debian package}."""
+    absent = sorted({package for tool, package in tools.items()
+                     if not (os.path.exists(tool) if tool.startswith("/") else shutil.which(tool))})
+    return f"{MISSING}: install the Debian package(s) {', '.join(absent)}" if absent else ""
+
+
+def missing_verdict(task_id: str, sample_index: int, names: list[str], message: str, config: SandboxConfig) -> Verdict:
+    tally = Tally(len(names))
+    tally.compile_error = message
+    return make_verdict(task_id, sample_index, names, tally,
+                        isolation=require_isolation(config.isolation, config.allow_weak_isolation))

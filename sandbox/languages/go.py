@@ -1,0 +1,240 @@
+"""Go: HumanEvalPack Go tests (testify's `assert`) rewritten into a program with per-case reports.
+
+A HumanEvalPack Go test is `func TestF(t *testing.T) { assert := assert.New(t); assert.Equal(...) ... }`
+(testify, from Debian's golang-github-stretchr-testify-dev). It becomes a `main` package that calls
+TestF with its own `t` (testify only needs `Errorf`), each top-level statement of the body holding an
+`assert.` call wrapped as one reported case (a panic fails that case), and reports to fd 3, each
+line tagged with SipHash-2-4 under a key that exists only as a local value in `main`.
+
+The candidate's code is its own package, `cand`, which the test dot-imports: the test sees its
+exported names (every HumanEvalPack Go function is exported) and nothing of the test is visible to
+the candidate -- `main` cannot be imported. `//go:linkname` (which could bind a candidate variable to
+a symbol of `main`) is refused, and cgo is off, so nothing of the candidate runs at build time. Built
+offline in GOPATH mode against /usr/share/gocode, with a warm build cache (testify and its
+dependencies compiled once per machine, bound read-only: go uses a read-only cache as it is).
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+import subprocess
+from pathlib import Path
+
+from sandbox.compiled.clike import code_matches, match_bracket, split_line_statements
+from sandbox.compiled.run import Build
+from sandbox.compiled.run import judge as compiled_judge
+from sandbox.compiled.toolchain import missing_tools, missing_verdict
+from sandbox.config import SandboxConfig
+from sandbox.languages import PlanError
+from sandbox.records import Problem, Verdict
+from sandbox.toolcache import build_once
+
+NAME = "go"
+RUNS_IN = "isolated"
+GO = "/usr/bin/go"
+GOCODE = "/usr/share/gocode"
+PACKAGES = {GO: "golang-go", f"{GOCODE}/src/github.com/stretchr/testify/assert": "golang-github-stretchr-testify-dev"}
+TEST_FN_RE = re.compile(r"func\s+(Test\w*)\s*\(\s*t\s+\*\s*testing\s*\.\s*T\s*\)\s*\{")
+ASSERT_RE = re.compile(r"\bassert\s*\.\s*(?!New\b)\w+\s*\(")
+IMPORT_RE = re.compile(r"import\s*(\([^)]*\)|\"[^\"]*\")", re.S)
+ENV = "GO111MODULE=off CGO_ENABLED=0 GOFLAGS= GOTOOLCHAIN=local"
+PROGRAM_NPROC = 64  # the Go runtime's threads
+RUNTIME_RESERVE_MB = 768  # address space the Go runtime reserves at start (512 MB in all fails, measured)
+
+KEY_SOURCE = """package main
+
+func rrtfKey() (k [16]byte) {{
+\tk = [16]byte{{ {key_bytes} }}
+\treturn
+}}
+"""
+HARNESS = r"""
+type rrtfT struct{ failed bool; msg string }
+
+func (t *rrtfT) Errorf(format string, args ...interface{}) {
+	if !t.failed { t.failed, t.msg = true, fmt.Sprintf(format, args...) }
+}
+func (t *rrtfT) FailNow()                            { t.failed = true; panic(rrtfFailNow{}) }
+func (t *rrtfT) Helper()                             {}
+func (t *rrtfT) Fail()                               { t.failed = true }
+func (t *rrtfT) Error(args ...interface{})           { t.Errorf("%s", fmt.Sprint(args...)) }
+func (t *rrtfT) Fatal(args ...interface{})           { t.Error(args...); t.FailNow() }
+func (t *rrtfT) Fatalf(f string, args ...interface{}) { t.Errorf(f, args...); t.FailNow() }
+func (t *rrtfT) Log(args ...interface{})             {}
+func (t *rrtfT) Logf(f string, args ...interface{})  {}
+
+type rrtfFailNow struct{}
+
+var rrtfEmit func(string)
+var rrtfCurrent = &rrtfT{}
+
+func rrtfClean(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 300 { s = s[:300] }
+	return s
+}
+
+func rrtfCase(i int, body func()) {
+	rrtfCurrent.failed, rrtfCurrent.msg = false, ""
+	errText := ""
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				if _, ok := r.(rrtfFailNow); !ok { errText = rrtfClean(fmt.Sprint("panic: ", r)) }
+			}
+		}()
+		body()
+	}()
+	if errText == "" && rrtfCurrent.failed { errText = "AssertionError: " + rrtfClean(rrtfCurrent.msg) }
+	if errText == "" { rrtfEmit(fmt.Sprintf("%d P", i)) } else { rrtfEmit(fmt.Sprintf("%d F %s", i, errText)) }
+}
+
+func rrtfSip(k [16]byte, m []byte) uint64 { // SipHash-2-4 (sandbox/worker/siphash.py)
+	k0, k1 := binary.LittleEndian.Uint64(k[:8]), binary.LittleEndian.Uint64(k[8:])
+	v0, v1, v2, v3 := k0^0x736f6d6570736575, k1^0x646f72616e646f6d, k0^0x6c7967656e657261, k1^0x7465646279746573
+	round := func() {
+		v0 += v1; v1 = bits.RotateLeft64(v1, 13); v1 ^= v0; v0 = bits.RotateLeft64(v0, 32)
+		v2 += v3; v3 = bits.RotateLeft64(v3, 16); v3 ^= v2
+		v0 += v3; v3 = bits.RotateLeft64(v3, 21); v3 ^= v0
+		v2 += v1; v1 = bits.RotateLeft64(v1, 17); v1 ^= v2; v2 = bits.RotateLeft64(v2, 32)
+	}
+	end := len(m) - len(m)%8
+	for i := 0; i < end; i += 8 {
+		w := binary.LittleEndian.Uint64(m[i:])
+		v3 ^= w; round(); round(); v0 ^= w
+	}
+	b := uint64(len(m)&0xff) << 56
+	for j := 0; j < len(m)%8; j++ { b |= uint64(m[end+j]) << (8 * uint(j)) }
+	v3 ^= b; round(); round(); v0 ^= b; v2 ^= 0xff; round(); round(); round(); round()
+	return v0 ^ v1 ^ v2 ^ v3
+}
+
+func main() {
+	key := rrtfKey()
+	out := os.NewFile(3, "report")
+	rrtfEmit = func(msg string) {
+		out.Write([]byte(fmt.Sprintf("%016x %s\n", rrtfSip(key, []byte(msg)), msg)))
+	}
+	defer func() {
+		if r := recover(); r != nil { rrtfEmit("SETUP " + rrtfClean(fmt.Sprint("panic: ", r))) }
+	}()
+	%(test_fn)s(rrtfCurrent)
+	rrtfEmit("END")
+}
+"""
+
+
+def rewrite_test(test: str) -> tuple[str, str, list[str]]:
+    """(test function rewritten with per-case wrappers, its name, case names)."""
+    m = TEST_FN_RE.search(test)
+    if not m:
+        raise PlanError("no `func TestX(t *testing.T) {` in the Go test")
+    close = match_bracket(test, m.end() - 1)
+    if close < 0:
+        raise PlanError("unbalanced braces in the Go test")
+    out, names = [], []
+    for stmt in split_line_statements(test[m.end(): close]):
+        if code_matches(stmt, ASSERT_RE):
+            i = len(names)
+            names.append(f"case {i}: {' '.join(stmt.split())[:120]}")
+            out.append(f"\nrrtfCase({i}, func() {{ {stmt.strip()}\n}})\n")
+        else:
+            out.append(stmt)
+    if not names:
+        raise PlanError("the Go test has no assert call")
+    header = f"func {m.group(1)}(t *rrtfT) {{"
+    return test[: m.start()] + header + "".join(out) + "\n" + test[close:], m.group(1), names
+
+
+def _imports(setup: str) -> list[str]:
+    paths = []
+    for m in IMPORT_RE.finditer(setup):
+        paths += re.findall(r'"([^"]+)"', m.group(1))
+    return paths
+
+
+def main_source(problem: Problem) -> tuple[str, list[str]]:
+    """The test's package: the imports it uses (from the test set-up and the prompt, as the combined
+    file of the reference evaluation had them), the rewritten test, the harness."""
+    test, fn, names = rewrite_test(problem.test)
+    harness = ["encoding/binary", "fmt", "math/bits", "os", "strings"]
+    declared = _imports(problem.test_setup_code) + _imports(problem.prompt)
+    used = [p for p in declared if p != "testing" and re.search(rf"\b{re.escape(p.rsplit('/', 1)[-1])}\s*\.", test)]
+    lines = ["package main", "", "import ("] + [f'\t"{p}"' for p in dict.fromkeys(used + harness)] + ['\t. "cand"', ")", ""]
+    return "\n".join([*lines, test, HARNESS.replace("%(test_fn)s", fn)]), names
+
+
+WARM_PROGRAM = """package main
+
+import (
+\t"fmt"
+\t"math/rand"
+\t"github.com/stretchr/testify/assert"
+)
+
+type t struct{}
+
+func (t) Errorf(string, ...interface{}) {}
+
+func main() { assert.New(t{}).Equal(1, rand.Intn(1)+1); fmt.Sprint() }
+"""
+
+
+@functools.cache
+def warm_cache() -> Path | None:
+    """A go build cache holding testify and its dependencies (built once per machine), or None."""
+    try:
+        version = subprocess.run([GO, "version"], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    key = hashlib.sha256(f"{version}|{ENV}|{WARM_PROGRAM}".encode()).hexdigest()[:16]
+
+    def build(tmp: Path) -> bool:
+        src = tmp / "gopath" / "src" / "warm"
+        src.mkdir(parents=True)
+        (src / "main.go").write_text(WARM_PROGRAM)
+        env = dict(e.split("=", 1) for e in ENV.split())
+        env.update(PATH="/usr/bin:/bin", HOME=str(tmp), GOPATH=f"{tmp / 'gopath'}:{GOCODE}", GOCACHE=str(tmp / "cache"))
+        try:
+            ok = subprocess.run([GO, "build", "-o", str(tmp / "warm"), "."], cwd=src, env=env, capture_output=True,
+                                timeout=600).returncode == 0
+        except (OSError, subprocess.SubprocessError):
+            return False
+        (tmp / "cache" / "READY").write_text("ok")
+        return ok
+
+    built = build_once(f"go-cache-{key}", "cache/READY", build)
+    return built / "cache" if built else None
+
+
+def toolchain_error() -> str:
+    return missing_tools(PACKAGES)
+
+
+def validate(problem: Problem) -> None:
+    if problem.io_cases:
+        raise PlanError("Go: stdin/stdout problems are not supported")
+    main_source(problem)
+
+
+def judge(problem: Problem, completion: str, sample_index: int, config: SandboxConfig) -> Verdict:
+    source, names = main_source(problem)
+    missing = toolchain_error()
+    if missing:
+        return missing_verdict(problem.task_id, sample_index, names, missing, config)
+    program = problem.program(completion)
+    if code_matches(program, re.compile(r"//\s*go:linkname")):
+        return missing_verdict(problem.task_id, sample_index, names, "compile error: //go:linkname is not allowed", config)
+    cache = warm_cache()
+    gocache = str(cache) if cache else "$PWD/.cache"
+    script = (f'export {ENV} GOPATH="$PWD:{GOCODE}" GOCACHE="{gocache}" GOTMPDIR="$PWD/.tmp"; mkdir -p .tmp; cd src/rrtfmain && '
+              f'exec {GO} build -o ../../prog .')
+    build = Build(units={"prog": {"src/cand/cand.go": ("package cand\n\n" + program).encode(),
+                                  "src/rrtfmain/main.go": source.encode()}},
+                  steps=[["run", "prog", ["/bin/sh", "-c", script], 0]],
+                  install=[["prog/prog", "prog", "exec"]], run_argv=["../bin/prog"], case_names=names,
+                  key_file="prog/src/rrtfmain/key.go", key_source=KEY_SOURCE,
+                  memory_mb=config.memory_mb and config.memory_mb + RUNTIME_RESERVE_MB,
+                  nproc=PROGRAM_NPROC, ro_binds=[str(cache)] if cache else [])
+    return compiled_judge(problem, completion, sample_index, config, build)

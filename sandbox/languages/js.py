@@ -1,0 +1,98 @@
+"""JavaScript (node): HumanEvalPack JS tests rewritten into per-case reports, judged by a trusted
+harness that keeps the candidate in its own V8 context (sandbox/compiled/js_harness.py).
+
+A HumanEvalPack JS test is `const testF = () => { ... }` followed by `testF()`, its body a sequence of
+statements (semicolons optional) among which `console.assert(...)` calls and loops containing them.
+Each top-level statement of the body that contains `console.assert` becomes one reported case; the
+others run as they are. A syntax check (`node --check`, as the candidate unit's own uid) is the
+compile step, so a program that does not parse is a compile error, as for Java and C++.
+"""
+from __future__ import annotations
+
+import json
+import re
+
+from sandbox.compiled.clike import code_matches, match_bracket, skip_js_literal, split_line_statements
+from sandbox.compiled.js_harness import HARNESS
+from sandbox.compiled.run import Build
+from sandbox.compiled.run import judge as compiled_judge
+from sandbox.compiled.toolchain import missing_tools, missing_verdict
+from sandbox.config import SandboxConfig
+from sandbox.languages import PlanError
+from sandbox.records import Problem, Verdict
+
+NAME = "js"
+RUNS_IN = "isolated"
+PACKAGE = "nodejs"  # Debian's package with `node`
+NODE = "/usr/bin/node"
+TEST_FN_RE = re.compile(r"const\s+(\w+)\s*=\s*\(\s*\)\s*=>\s*\{")
+ASSERT_RE = re.compile(r"\bconsole\s*\.\s*assert\s*\(")
+IDENT_RE = re.compile(r"[A-Za-z_$][\w$]*")
+PROGRAM_NPROC = 64  # V8 starts a few threads
+
+
+def rewrite_test(test: str) -> tuple[str, list[str]]:
+    """(the test with each asserting top-level statement of its test function wrapped as a case, case names)."""
+    m = TEST_FN_RE.search(test)
+    if not m:
+        raise PlanError("no `const testF = () => {` in the JavaScript test")
+    close = match_bracket(test, m.end() - 1)
+    if close < 0:
+        raise PlanError("unbalanced braces in the JavaScript test")
+    out, names = [], []
+    for stmt in split_line_statements(test[m.end(): close]):
+        if code_matches(stmt, ASSERT_RE):
+            i = len(names)
+            names.append(f"case {i}: {' '.join(stmt.split())[:120]}")
+            out.append(f"\n__rrtf_case({i}, () => {{ {stmt.strip()}\n}});")
+        else:
+            out.append(stmt)
+    if not names:
+        raise PlanError("the JavaScript test has no console.assert")
+    return test[: m.end()] + "".join(out) + "\n" + test[close:], names
+
+
+def names_used(test: str) -> list[str]:
+    """Identifiers the test mentions (outside strings and comments): the candidate's names it may call."""
+    text, i, out = test, 0, []
+    while i < len(text):
+        if text[i] in "\"'`" or text.startswith(("//", "/*"), i):
+            i = skip_js_literal(text, i)
+            continue
+        m = IDENT_RE.match(text, i)
+        if m and (i == 0 or text[i - 1] != "."):
+            out.append(m.group())
+            i = m.end()
+        else:
+            i += 1 if not m else m.end() - i
+    keywords = {"const", "let", "var", "function", "return", "if", "else", "for", "while", "do", "new", "of", "in", "true",
+                "false", "null", "undefined", "typeof", "break", "continue", "this", "console", "Math", "JSON", "Array",
+                "Object", "String", "Number", "Boolean", "Infinity", "NaN", "__rrtf_case", "globalThis"}
+    return sorted({n for n in out if n not in keywords})
+
+
+def toolchain_error() -> str:
+    return missing_tools({NODE: PACKAGE})
+
+
+def validate(problem: Problem) -> None:
+    if problem.io_cases:
+        raise PlanError("JavaScript: stdin/stdout problems are not supported")
+    rewrite_test(problem.test)
+
+
+def judge(problem: Problem, completion: str, sample_index: int, config: SandboxConfig) -> Verdict:
+    test, names = rewrite_test(problem.test)
+    missing = toolchain_error()
+    if missing:
+        return missing_verdict(problem.task_id, sample_index, names, missing, config)
+    spec = {"names": names_used(problem.test), "timeout_ms": 1000 * config.timeout_s}
+    memory = config.memory_mb or 2048
+    build = Build(units={"cand": {"cand.js": problem.program(completion).encode()},
+                         "test": {"harness.js": HARNESS.encode(), "test.js": test.encode(), "spec.json": json.dumps(spec).encode()}},
+                  steps=[["run", "cand", [NODE, "--check", "cand.js"], 0]],
+                  install=[["cand/cand.js", "cand.js", "read"], ["test/harness.js", "harness.js", "read"],
+                           ["test/test.js", "test.js", "read"], ["test/spec.json", "spec.json", "read"]],
+                  run_argv=[NODE, f"--max-old-space-size={memory}", "--stack-size=4000", "../bin/harness.js"],
+                  case_names=names, send_key=True, memory_mb=None, compile_memory_mb=None, nproc=PROGRAM_NPROC)
+    return compiled_judge(problem, completion, sample_index, config, build)
