@@ -181,6 +181,8 @@ def split_line_statements(body: str) -> list[str]:
             depth += 1
         elif c in ")]}":
             depth -= 1
+        elif depth == 0 and c == ";" and re.match(r"\s*(for|if|switch)\s+[^\s(]", body[start:i]):
+            pass  # Go's `for i := 0; i < n; i++ {` and `if x := f(); x {`: one statement (JS's `if (` is not this)
         elif depth == 0 and (c == ";" or c == "\n"):
             current = body[start: i + 1].strip()
             nxt = body[i + 1:].lstrip()
