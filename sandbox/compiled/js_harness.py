@@ -17,7 +17,6 @@ module's closure: no global, nothing the candidate's context can name).
 """
 import json
 
-
 # What `require` gives a candidate, defined inside its own context (nothing of the harness's realm):
 # MD5 as the npm package js-md5 and node's crypto.createHash('md5') -- JavaScript/162's canonical
 # solution uses js-md5, which the reference evaluation had installed.
