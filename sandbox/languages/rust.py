@@ -237,7 +237,7 @@ def judge(problem: Problem, completion: str, sample_index: int, config: SandboxC
     flags = [f"--edition={EDITION}", "-A", "warnings", "-C", "debuginfo=0", "-L", f"dependency={deps_dir}",
              *[a for c, f in externs.items() for a in ("--extern", f"{c}={deps_dir}/{f}")]]
     gold = ["-C", "link-arg=-fuse-ld=gold"] if shutil.which("ld.gold") else []
-    check = (f'{RUSTC} {" ".join(flags)} -C opt-level=2 --crate-type rlib --crate-name cand cand.rs -o libcand.rlib && '
+    check = (f'{RUSTC} {" ".join(flags)} -C opt-level=2 --crate-type rlib --crate-name cand cand.rs -o libcand.rlib || exit 1; '
              f"bad=$(nm -g --defined-only libcand.rlib 2>/dev/null | awk 'NF==3 {{print $3}}' | grep -Ev '{SYMBOLS_OK}' | head -3); "
              f'[ -z "$bad" ] || {{ echo "error: the candidate defines symbols outside its crate:" $bad; exit 1; }}')
     build = Build(units={"cand": {"cand.rs": cand.encode()}, "test": {"main.rs": main.encode()}},
