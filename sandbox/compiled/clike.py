@@ -198,6 +198,19 @@ def split_line_statements(body: str) -> list[str]:
     return stmts
 
 
+def wrap_cases(body: str, assert_re: re.Pattern, wrap) -> tuple[str, list[str]]:
+    """A JS or Go test body with each top-level statement that asserts (`assert_re` in its code)
+    replaced by `wrap(i, statement)`: one reported case each; (new body, case names)."""
+    out, names = [], []
+    for stmt in split_line_statements(body):
+        if code_matches(stmt, assert_re):
+            names.append(f"case {len(names)}: {' '.join(stmt.split())[:120]}")
+            out.append(wrap(len(names) - 1, stmt.strip()))
+        else:
+            out.append(stmt)
+    return "".join(out), names
+
+
 def skip_js_literal(text: str, i: int) -> int:
     if text.startswith("//", i):
         j = text.find("\n", i)

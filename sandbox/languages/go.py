@@ -21,7 +21,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from sandbox.compiled.clike import code_matches, match_bracket, split_line_statements, strip_comments
+from sandbox.compiled.clike import code_matches, match_bracket, strip_comments, wrap_cases
 from sandbox.compiled.run import Build
 from sandbox.compiled.run import judge as compiled_judge
 from sandbox.compiled.toolchain import missing_tools, missing_verdict
@@ -135,18 +135,11 @@ def rewrite_test(test: str) -> tuple[str, str, list[str]]:
     close = match_bracket(test, m.end() - 1)
     if close < 0:
         raise PlanError("unbalanced braces in the Go test")
-    out, names = [], []
-    for stmt in split_line_statements(test[m.end(): close]):
-        if code_matches(stmt, ASSERT_RE):
-            i = len(names)
-            names.append(f"case {i}: {' '.join(stmt.split())[:120]}")
-            out.append(f"\nrrtfCase({i}, func() {{ {stmt.strip()}\n}})\n")
-        else:
-            out.append(stmt)
+    body, names = wrap_cases(test[m.end(): close], ASSERT_RE, lambda i, stmt: f"\nrrtfCase({i}, func() {{ {stmt}\n}})\n")
     if not names:
         raise PlanError("the Go test has no assert call")
     header = f"func {m.group(1)}(t *rrtfT) {{"
-    return test[: m.start()] + header + "".join(out) + "\n" + test[close:], m.group(1), names
+    return test[: m.start()] + header + body + "\n" + test[close:], m.group(1), names
 
 
 def _imports(setup: str) -> list[str]:
