@@ -268,7 +268,8 @@ def _compute(problem: Problem, isolation: str) -> GroundTruth:
             "not_none": dataset_kind(problem) == "mbpp" and problem.entry_point in MBPP_OUTPUT_NOT_NONE_TASKS,
             "base": encode(inputs(problem, "base")), "plus": encode(inputs(problem, "plus"))}
     if isolation == "bwrap":
-        script, binds = GROUND_TRUTH_SCRIPT.format(root=IN_SANDBOX, canon=CANON_SOURCE, digest_over=DIGEST_OVER), {str(PACKAGE): f"{IN_SANDBOX}/worker"}
+        script = GROUND_TRUTH_SCRIPT.format(root=IN_SANDBOX, canon=CANON_SOURCE, digest_over=DIGEST_OVER)
+        binds = {str(PACKAGE): f"{IN_SANDBOX}/worker"}
     else:
         script, binds = GROUND_TRUTH_SCRIPT.format(root=str(PACKAGE.parent), canon=CANON_SOURCE, digest_over=DIGEST_OVER), None
     limits = Limits(timeout_s=GROUND_TRUTH_TIMEOUT_S, memory_mb=GROUND_TRUTH_MEMORY_MB, nproc=16, fsize_mb=16, nofile=64,
@@ -423,5 +424,6 @@ def base_passed(verdict: Verdict) -> bool:
     return bool(base) and all(t.passed for t in base)
 
 
-__all__ = ["GroundTruth", "GroundTruthError", "base_passed", "batch_helper", "dataset_kind", "evalplus_plan", "ground_truth", "inputs", "plan_source",
+__all__ = ["GroundTruth", "GroundTruthError", "base_passed", "batch_helper", "dataset_kind", "evalplus_plan", "ground_truth", "inputs",
+           "plan_source",
            "time_limits"]

@@ -3,7 +3,8 @@
 The candidate's code runs in its **own V8 context** (`vm.createContext` on a null-prototype object:
 its own `Object`, `Array`, `JSON`, ... and no `process` or any object of the harness's realm; its
 `require`, defined inside it, offers only MD5: see MODULES), so it cannot patch what the test uses
-(`console.assert`, `JSON.stringify`, `Array.prototype`) nor reach the report channel. The test runs in the harness's realm and calls the candidate only
+(`console.assert`, `JSON.stringify`, `Array.prototype`) nor reach the report channel. The test runs in the
+harness's realm and calls the candidate only
 through wrappers: each call is source text evaluated in the candidate's context under a time limit
 (`vm` timeout: an endless loop fails that case, not the run), with arguments written as literals (no
 object of ours crosses) and the result serialised *inside* the candidate's context to a tagged JSON

@@ -76,7 +76,9 @@ mod rand {  // what the tests draw is seeded: a verdict must not depend on luck 
     pub use ::rand::*;  // iteration diverges on some polynomials)
     thread_local!(static RNG: std::cell::RefCell<rngs::StdRng> = std::cell::RefCell::new(SeedableRng::seed_from_u64(42)));
     pub fn thread_rng() -> rngs::StdRng { RNG.with(|r| SeedableRng::seed_from_u64(::rand::RngCore::next_u64(&mut *r.borrow_mut()))) }
-    pub fn random<T>() -> T where distributions::Standard: distributions::Distribution<T> { RNG.with(|r| ::rand::Rng::gen(&mut *r.borrow_mut())) }
+    pub fn random<T>() -> T where distributions::Standard: distributions::Distribution<T> {
+        RNG.with(|r| ::rand::Rng::gen(&mut *r.borrow_mut()))
+    }
 }
 """
 HARNESS = r"""

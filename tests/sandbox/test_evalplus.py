@@ -35,7 +35,8 @@ def test_canonical_passes_every_input_and_buggy_fails(sandbox):
 def test_a_hang_costs_one_input_limit_and_ends_the_part(sandbox):
     problem = humaneval_plus_0()
     hang_later = "n = [0]\n" + problem.prompt.replace('"""\n', '"""\n    n[0] += 1\n    while n[0] > 3:\n        pass\n', 1) + CLOSE
-    ignores_alarm = "import signal\n" + problem.prompt + "    signal.signal(signal.SIGALRM, signal.SIG_IGN)\n    while True:\n        pass\n"
+    deaf_body = "    signal.signal(signal.SIGALRM, signal.SIG_IGN)\n    while True:\n        pass\n"
+    ignores_alarm = "import signal\n" + problem.prompt + deaf_body
     start = time.monotonic()
     later, deaf = sorted(sandbox.check_many([(dataclasses.replace(problem, code_prefix=""), hang_later, 0),
                                              (dataclasses.replace(problem, code_prefix=""), ignores_alarm, 1)]),
@@ -52,8 +53,9 @@ def test_a_large_job_queued_behind_one_with_many_reports_does_not_stall_the_work
     large, job (HumanEval/14's plan is 3 MB): each such pair cost ~100 s and a lost verdict."""
     from sandbox import Sandbox, SandboxConfig
 
-    problems = {rec["task_id"]: Problem.from_record(rec, where=where)
-                for where, rec in iter_jsonl(DATA_DIR / "evalplus" / "HumanEvalPlus.jsonl.gz") if rec["task_id"] in ("HumanEval/13", "HumanEval/14")}
+    records = iter_jsonl(DATA_DIR / "evalplus" / "HumanEvalPlus.jsonl.gz")
+    wanted = ("HumanEval/13", "HumanEval/14")
+    problems = {rec["task_id"]: Problem.from_record(rec, where=where) for where, rec in records if rec["task_id"] in wanted}
     small, large = problems["HumanEval/13"], problems["HumanEval/14"]
     slow_wrong = small.prompt + "    import time\n    time.sleep(0.5)\n    return 1\n"  # reports only after the large job is queued
     start = time.monotonic()

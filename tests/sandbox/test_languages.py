@@ -44,7 +44,8 @@ def test_missing_toolchain_is_one_clear_verdict_and_the_run_goes_on(sandbox, mon
     module = {"js": js, "go": go, "rust": rust}[lang]
     monkeypatch.setattr(module, *patch)
     problem = load_humanevalpack(lang)[0]
-    python = Problem(task_id="py/0", prompt="def f():\n", code_prefix="def f():\n", entry_point="f", test="def check(f):\n    assert f() == 1\n")
+    python = Problem(task_id="py/0", prompt="def f():\n", code_prefix="def f():\n", entry_point="f",
+                     test="def check(f):\n    assert f() == 1\n")
     verdicts = {v.task_id: v for v in sandbox.check_many([(problem, problem.canonical_solution, 0), (python, "    return 1\n", 0)])}
     missing = verdicts[problem.task_id]
     assert missing.status == Status.COMPILE_ERROR and "toolchain missing" in missing.reason and package in missing.reason, missing
