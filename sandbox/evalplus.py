@@ -268,7 +268,8 @@ def _compute(problem: Problem, isolation: str) -> GroundTruth:
             "not_none": dataset_kind(problem) == "mbpp" and problem.entry_point in MBPP_OUTPUT_NOT_NONE_TASKS,
             "base": encode(inputs(problem, "base")), "plus": encode(inputs(problem, "plus"))}
     if isolation == "bwrap":
-        script, binds = GROUND_TRUTH_SCRIPT.format(root=IN_SANDBOX, canon=CANON_SOURCE, digest_over=DIGEST_OVER), {str(PACKAGE): f"{IN_SANDBOX}/worker"}
+        script = GROUND_TRUTH_SCRIPT.format(root=IN_SANDBOX, canon=CANON_SOURCE, digest_over=DIGEST_OVER)
+        binds = {str(PACKAGE): f"{IN_SANDBOX}/worker"}
     else:
         script, binds = GROUND_TRUTH_SCRIPT.format(root=str(PACKAGE.parent), canon=CANON_SOURCE, digest_over=DIGEST_OVER), None
     limits = Limits(timeout_s=GROUND_TRUTH_TIMEOUT_S, memory_mb=GROUND_TRUTH_MEMORY_MB, nproc=16, fsize_mb=16, nofile=64,
@@ -292,32 +293,114 @@ def _compute(problem: Problem, isolation: str) -> GroundTruth:
     return truth
 
 
+# Runs in the candidate's process (appended to its program): the entry point on a batch of inputs,
+# each under its own time limit (an alarm, as evalplus's per-input `time_limit`), stopping at the first
+# that raises or times out, as evalplus's fast check does. One call across the boundary per batch
+# instead of one per input: HumanEval+ has ~750 inputs per problem, and a call costs the boundary's
+# encoding, parsing and argument snapshots both ways. The candidate runs this, so it could lie about
+# its own outputs -- which it can anyway -- or about its time (an alarm it disables is still bounded
+# by the harness's deadline for the batch); the outputs are compared in the harness.
+BATCH_SOURCE = """
+def _rrtf_evalplus_batch(__calls, __limits):
+    import signal as __sg
+    class __Timeout(BaseException):
+        pass
+    def __alarm(*__a):
+        raise __Timeout()
+    __f, __out = globals()[{entry!r}], []
+    __old = __sg.signal(__sg.SIGALRM, __alarm)
+    try:
+        for __args, __lim in zip(__calls, __limits):
+            try:
+                __sg.setitimer(__sg.ITIMER_REAL, __lim)
+                __r = __f(*__args)
+                __sg.setitimer(__sg.ITIMER_REAL, 0)
+            except __Timeout:
+                __out.append(["timeout"])
+                break
+            except BaseException as __e:
+                __sg.setitimer(__sg.ITIMER_REAL, 0)
+                __out.append(["error", (type(__e).__name__ + ": " + str(__e))[:300]])
+                break
+            __out.append(["ok", __r])
+    finally:
+        __sg.setitimer(__sg.ITIMER_REAL, 0)
+        __sg.signal(__sg.SIGALRM, __old)
+    return __out
+"""
+BATCH_MAX = 64  # inputs per call across the boundary: batches grow 1, 4, 16, 64, so a program that hangs
+BATCH_OUTPUT_CHARS = 4 << 20  # on its first input costs one input's limit; expected output text per batch
+
+
+def batch_helper(problem: Problem) -> str:
+    """What the candidate's program gets appended (sandbox/languages/python.py)."""
+    return BATCH_SOURCE.format(entry=problem.entry_point)
+
+
+def _batches(items: list) -> list[list]:
+    out, size, i = [], 1, 0
+    while i < len(items):
+        chunk, chars = [], 0
+        while i < len(items) and len(chunk) < size and (not chunk or chars < BATCH_OUTPUT_CHARS):
+            chunk.append(items[i])
+            chars += items[i][3]
+            i += 1
+        out.append(chunk)
+        size = min(BATCH_MAX, size * 4)
+    return out
+
+
 def plan_source(problem: Problem, truth: GroundTruth) -> tuple[str, list[str], float]:
     """(trusted test code, case names, time for all cases together)."""
+    kind, entry = dataset_kind(problem), problem.entry_point
     names, lines = [], [CANON_SOURCE, COMPARE_SOURCE, "inf, nan = float('inf'), float('nan')",
                         "from collections import Counter, OrderedDict, deque",
+                        "import copy as __copy",
                         f"__SET_EQ, __NOT_NONE = {MBPP_OUTPUT_SET_EQ_TASKS!r}, {MBPP_OUTPUT_NOT_NONE_TASKS!r}",
                         f"__state = {{'atol': {float(problem.atol)!r}, 'failed': False}}",
-                        "def __run(i, inp, exp, part):",
+                        "def __batch(calls, limits):",
                         "    if __state['failed']:",
+                        "        return None",
+                        "    __state['failed'] = True",  # until the batch is back: a timeout ends the part
+                        "    got = _rrtf_evalplus_batch(__copy.deepcopy(calls), limits)",  # a copy: in-place changes stay there
+                        "    if type(got) is not list:",
+                        "        raise AssertionError('wrong output: not plain data')",
+                        "    __state['failed'] = False",
+                        "    return got",
+                        "def __check(got, k, inp, exp):",
+                        "    if __state['failed'] or got is None:",
                         "        raise AssertionError('wrong output: not run (an earlier input failed)')",
                         "    __state['failed'] = True",
-                        "    out = __rrtf_entry__(*inp)",
-                        f"    __matches({dataset_kind(problem)!r}, {problem.entry_point!r}, inp, out, exp, __state)",
+                        "    r = got[k] if k < len(got) else ['error', 'no result']",
+                        "    if r[0] == 'timeout':",
+                        "        raise TimeoutError('timeout')",
+                        "    if r[0] != 'ok':",
+                        "        raise AssertionError(str(r[1]))",
+                        f"    __matches({kind!r}, {entry!r}, inp, r[1], exp, __state)",
                         "    __state['failed'] = False"]
     total = 0.0
     for part, truth_values, ref_times in (("base", truth.base, truth.base_time), ("plus", truth.plus, truth.plus_time)):
         lines.append(f"__state['atol'] = {float(problem.atol)!r}")  # evalplus checks each part with the record's atol
         limits = time_limits(ref_times, truth_values)
         total += min(TIMEOUT_PER_PART_S, sum(limits)) + 1
+        items = []
         for i, (inp, exp, limit) in enumerate(zip(inputs(problem, part), truth_values, limits, strict=True)):
             if isinstance(exp, list):
                 if exp[0] == "too_large":
                     continue  # its output cannot cross the plain-data bound: not a test here (docs/evaluation.md)
-                exp = repr(["__rrtf_digest__", exp[1]])
-            case = len(names)
-            names.append(f"{part}[{i}]")
-            lines.append(f"with __rrtf_case__({case}, {limit!r}):\n    __run({case}, {encode(inp)}, {exp}, {part!r})")
+                size, exp = int(exp[2]), repr(["__rrtf_digest__", exp[1]])
+            else:
+                size = len(exp)
+            items.append((i, encode(inp), exp, size, limit))
+        for chunk in _batches(items):
+            lines.append(f"__in = [{', '.join(inp for _, inp, _, _, _ in chunk)}]")
+            lines.append("__got = None")
+            for k, (i, _, exp, _, limit) in enumerate(chunk):
+                case = len(names)
+                names.append(f"{part}[{i}]")
+                call = f"__got = __batch(__in, {[c[4] for c in chunk]!r})\n    " if k == 0 else ""
+                budget = sum(c[4] for c in chunk) if k == 0 else limit
+                lines.append(f"with __rrtf_case__({case}, {budget!r}):\n    {call}__check(__got, {k}, __in[{k}], {exp})")
     return "\n".join(lines) + "\n", names, total
 
 
@@ -341,5 +424,6 @@ def base_passed(verdict: Verdict) -> bool:
     return bool(base) and all(t.passed for t in base)
 
 
-__all__ = ["GroundTruth", "GroundTruthError", "base_passed", "dataset_kind", "evalplus_plan", "ground_truth", "inputs", "plan_source",
+__all__ = ["GroundTruth", "GroundTruthError", "base_passed", "batch_helper", "dataset_kind", "evalplus_plan", "ground_truth", "inputs",
+           "plan_source",
            "time_limits"]

@@ -123,7 +123,7 @@ class Problem:
             rec["entry_point"] = _mbpp_entry_point(rec["test_list"]) if isinstance(rec["test_list"], list) else ""
         rec["task_id"] = str(rec["task_id"])
         if isinstance(rec.get("test_setup"), str) and "test_setup_code" not in rec:  # HumanEvalPack Go: package and imports
-            rec["test_setup_code"] = rec["test_setup"]
+            rec["test_setup_code"] = rec["test_setup"] + "\n" + (rec.get("import") or "")  # Go's `import`: packages the solution uses
         if rec.get("plus_input") == {}:  # MBPP+ v0.2.0 writes Mbpp/793's empty plus inputs as {}
             rec["plus_input"] = []
         rec.setdefault("language", _language_from_task_id(rec["task_id"]))

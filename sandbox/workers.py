@@ -36,6 +36,7 @@ PIPE_SIZE = 1 << 20  # jobs up to this size queue in the pipe without blocking t
 MAX_JOBS_PER_WORKER = 2000  # recycle a worker now and then: bounds whatever state builds up
 F_SETPIPE_SZ = 1031
 MAX_HARNESS_DEATHS = 3  # harnesses lost in a row before the worker itself is replaced
+PENDING_REPORTS_LIMIT = 4 * REPORT_LIMIT  # reports read ahead while a job is written (honest ones: ~100 KB per job)
 
 
 class WorkerLost(RuntimeError):
@@ -113,6 +114,8 @@ class Worker:
         return self.proc is not None and self.proc.poll() is None
 
     def _next_frame(self, deadline: float) -> dict:
+        if self.proc is None:
+            raise WorkerLost("worker stopped")
         fd = self.proc.stdout.fileno()
         while True:
             frame = self.reader.pop()  # ProtocolError on anything malformed or oversized
@@ -149,7 +152,13 @@ class Worker:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         raise WorkerLost("worker does not read its jobs") from None
-                    select.select([], [fd], [], remaining)
+                    # The worker reads the next job only once the running one is done, and that one
+                    # may be blocked writing reports (an evalplus job reports ~1,000 cases) that nobody
+                    # reads while we wait here: read them meanwhile, up to a bound.
+                    out = [self.proc.stdout.fileno()] if len(self.reader.buf) < PENDING_REPORTS_LIMIT else []
+                    readable, _, _ = select.select(out, [fd], [], remaining)
+                    if readable:
+                        self.reader.feed()
         except OSError as exc:  # BrokenPipeError: the worker is gone
             raise WorkerLost(f"worker gone ({exc})") from None
 

@@ -17,3 +17,18 @@ if ! command -v bwrap >/dev/null; then
   echo "installing bubblewrap (the sandbox's strong isolation)"
   (apt-get install -y -qq bubblewrap || (apt-get update -qq && apt-get install -y -qq bubblewrap)) >/dev/null
 fi
+# Toolchains of the sandbox's compiled languages (HumanEvalPack Go, Rust, JavaScript), from Debian:
+# installed only where missing, so a machine that has them pays one dpkg query.
+toolchains=(golang-go golang-github-stretchr-testify-dev rustc cargo librust-rand-dev librust-regex-dev librust-md5-dev nodejs)
+missing=()
+for pkg in "${toolchains[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+# nodejs from another source (nodesource, nvm) counts as present
+if [ ${#missing[@]} -gt 0 ] && command -v node >/dev/null; then missing=("${missing[@]/nodejs}"); fi
+read -r -a missing <<< "${missing[*]}"
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing ${missing[*]} (the sandbox's Go, Rust and JavaScript toolchains)"
+  (apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+    || (apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}")) >/dev/null
+fi

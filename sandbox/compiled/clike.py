@@ -181,6 +181,8 @@ def split_line_statements(body: str) -> list[str]:
             depth += 1
         elif c in ")]}":
             depth -= 1
+        elif depth == 0 and c == ";" and re.match(r"\s*(for|if|switch)\s+[^\s(]", body[start:i]):
+            pass  # Go's `for i := 0; i < n; i++ {` and `if x := f(); x {`: one statement (JS's `if (` is not this)
         elif depth == 0 and (c == ";" or c == "\n"):
             current = body[start: i + 1].strip()
             nxt = body[i + 1:].lstrip()
@@ -194,6 +196,19 @@ def split_line_statements(body: str) -> list[str]:
     if body[start:].strip():
         stmts.append(body[start:])
     return stmts
+
+
+def wrap_cases(body: str, assert_re: re.Pattern, wrap) -> tuple[str, list[str]]:
+    """A JS or Go test body with each top-level statement that asserts (`assert_re` in its code)
+    replaced by `wrap(i, statement)`: one reported case each; (new body, case names)."""
+    out, names = [], []
+    for stmt in split_line_statements(body):
+        if code_matches(stmt, assert_re):
+            names.append(f"case {len(names)}: {' '.join(stmt.split())[:120]}")
+            out.append(wrap(len(names) - 1, stmt.strip()))
+        else:
+            out.append(stmt)
+    return "".join(out), names
 
 
 def skip_js_literal(text: str, i: int) -> int:

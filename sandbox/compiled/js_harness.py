@@ -1,9 +1,10 @@
 """The JavaScript harness (node): trusted code that runs one HumanEvalPack JS test against a candidate.
 
 The candidate's code runs in its **own V8 context** (`vm.createContext` on a null-prototype object:
-its own `Object`, `Array`, `JSON`, ... and no `require`, `process` or any object of the harness's
-realm), so it cannot patch what the test uses (`console.assert`, `JSON.stringify`, `Array.prototype`)
-nor reach the report channel. The test runs in the harness's realm and calls the candidate only
+its own `Object`, `Array`, `JSON`, ... and no `process` or any object of the harness's realm; its
+`require`, defined inside it, offers only MD5: see MODULES), so it cannot patch what the test uses
+(`console.assert`, `JSON.stringify`, `Array.prototype`) nor reach the report channel. The test runs in the
+harness's realm and calls the candidate only
 through wrappers: each call is source text evaluated in the candidate's context under a time limit
 (`vm` timeout: an endless loop fails that case, not the run), with arguments written as literals (no
 object of ours crosses) and the result serialised *inside* the candidate's context to a tagged JSON
@@ -14,6 +15,52 @@ returns anyway.
 Reports go to fd 3, a socket only the runner holds the other end of, each line tagged with
 SipHash-2-4 under the run's key (read from that socket before any candidate code runs, kept in this
 module's closure: no global, nothing the candidate's context can name).
+"""
+import json
+
+# What `require` gives a candidate, defined inside its own context (nothing of the harness's realm):
+# MD5 as the npm package js-md5 and node's crypto.createHash('md5') -- JavaScript/162's canonical
+# solution uses js-md5, which the reference evaluation had installed.
+MODULES = r"""
+var __rrtf_md5 = function (text) {
+  var k = [], s = [7, 12, 17, 22, 5, 9, 14, 20, 4, 11, 16, 23, 6, 10, 15, 21], i, j;
+  for (i = 0; i < 64; i++) k[i] = Math.floor(Math.abs(Math.sin(i + 1)) * 4294967296) | 0;
+  var b = unescape(encodeURIComponent(String(text))), n = b.length, w = [];
+  var total = (((n + 8) >> 6) + 1) * 16;
+  for (i = 0; i < total; i++) w[i] = 0;
+  for (i = 0; i < n; i++) w[i >> 2] |= b.charCodeAt(i) << ((i % 4) * 8);
+  w[n >> 2] |= 0x80 << ((n % 4) * 8);
+  w[total - 2] = (n * 8) | 0;
+  w[total - 1] = Math.floor(n / 536870912) | 0;
+  var h = [0x67452301, 0xefcdab89 | 0, 0x98badcfe | 0, 0x10325476];
+  for (i = 0; i < total; i += 16) {
+    var a = h[0], bb = h[1], c = h[2], d = h[3];
+    for (j = 0; j < 64; j++) {
+      var r = j >> 4, f, g;
+      if (r === 0) { f = (bb & c) | (~bb & d); g = j; }
+      else if (r === 1) { f = (d & bb) | (~d & c); g = (5 * j + 1) % 16; }
+      else if (r === 2) { f = bb ^ c ^ d; g = (3 * j + 5) % 16; }
+      else { f = c ^ (bb | ~d); g = (7 * j) % 16; }
+      var x = (a + f + k[j] + w[i + g]) | 0, sh = s[(r << 2) | (j & 3)];
+      a = d; d = c; c = bb;
+      bb = (bb + ((x << sh) | (x >>> (32 - sh)))) | 0;
+    }
+    h[0] = (h[0] + a) | 0; h[1] = (h[1] + bb) | 0; h[2] = (h[2] + c) | 0; h[3] = (h[3] + d) | 0;
+  }
+  var out = '';
+  for (i = 0; i < 4; i++) for (j = 0; j < 4; j++) out += ((h[i] >>> (j * 8)) & 255).toString(16).padStart(2, '0');
+  return out;
+};
+var require = function (name) {
+  if (name === 'js-md5') return __rrtf_md5;
+  if (name === 'crypto') return {createHash: function (alg) {
+    if (String(alg).toLowerCase() !== 'md5') throw new Error('only md5 is available');
+    var data = '';
+    return {update: function (x) { data += String(x); return this; },
+            digest: function (enc) { if (enc !== 'hex') throw new Error('only hex digests'); return __rrtf_md5(data); }};
+  }};
+  throw new Error("Cannot find module '" + name + "'");
+};
 """
 
 HARNESS = r"""'use strict';
@@ -74,7 +121,9 @@ const timeout = Math.max(1, Math.round(spec.timeout_ms));
 
 // The candidate's realm: its own builtins, a console that prints nothing, no way to ours.
 const ctx = vm.createContext(Object.create(null), {microtaskMode: 'afterEvaluate'});
+const MODULES = %(modules)s;
 vm.runInContext(`var console = {log() {}, error() {}, warn() {}, info() {}, debug() {}, assert() {}};
+${MODULES}
 var __rrtf_ser = function (root) {
   const enc = (x, depth) => {
     if (depth > 200) throw new RangeError('value nested too deeply');
@@ -171,3 +220,5 @@ try {
   emit('SETUP ' + clean(e instanceof CandidateError ? e.message : (e && e.name) + ': ' + (e && e.message)));
 }
 """
+
+HARNESS = HARNESS.replace("%(modules)s", json.dumps(MODULES))

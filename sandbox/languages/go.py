@@ -21,7 +21,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from sandbox.compiled.clike import code_matches, match_bracket, split_line_statements
+from sandbox.compiled.clike import code_matches, match_bracket, strip_comments, wrap_cases
 from sandbox.compiled.run import Build
 from sandbox.compiled.run import judge as compiled_judge
 from sandbox.compiled.toolchain import missing_tools, missing_verdict
@@ -38,6 +38,8 @@ PACKAGES = {GO: "golang-go", f"{GOCODE}/src/github.com/stretchr/testify/assert":
 TEST_FN_RE = re.compile(r"func\s+(Test\w*)\s*\(\s*t\s+\*\s*testing\s*\.\s*T\s*\)\s*\{")
 ASSERT_RE = re.compile(r"\bassert\s*\.\s*(?!New\b)\w+\s*\(")
 IMPORT_RE = re.compile(r"import\s*(\([^)]*\)|\"[^\"]*\")", re.S)
+STD_PACKAGES = ["math", "strings", "sort", "strconv", "fmt", "unicode", "bytes", "regexp", "math/rand", "crypto/md5",
+                "encoding/hex", "math/big", "reflect", "time", "bufio", "errors", "container/heap"]
 ENV = "GO111MODULE=off CGO_ENABLED=0 GOFLAGS= GOTOOLCHAIN=local"
 PROGRAM_NPROC = 64  # the Go runtime's threads
 RUNTIME_RESERVE_MB = 768  # address space the Go runtime reserves at start (512 MB in all fails, measured)
@@ -133,18 +135,11 @@ def rewrite_test(test: str) -> tuple[str, str, list[str]]:
     close = match_bracket(test, m.end() - 1)
     if close < 0:
         raise PlanError("unbalanced braces in the Go test")
-    out, names = [], []
-    for stmt in split_line_statements(test[m.end(): close]):
-        if code_matches(stmt, ASSERT_RE):
-            i = len(names)
-            names.append(f"case {i}: {' '.join(stmt.split())[:120]}")
-            out.append(f"\nrrtfCase({i}, func() {{ {stmt.strip()}\n}})\n")
-        else:
-            out.append(stmt)
+    body, names = wrap_cases(test[m.end(): close], ASSERT_RE, lambda i, stmt: f"\nrrtfCase({i}, func() {{ {stmt}\n}})\n")
     if not names:
         raise PlanError("the Go test has no assert call")
     header = f"func {m.group(1)}(t *rrtfT) {{"
-    return test[: m.start()] + header + "".join(out) + "\n" + test[close:], m.group(1), names
+    return test[: m.start()] + header + body + "\n" + test[close:], m.group(1), names
 
 
 def _imports(setup: str) -> list[str]:
@@ -163,6 +158,24 @@ def main_source(problem: Problem) -> tuple[str, list[str]]:
     used = [p for p in declared if p != "testing" and re.search(rf"\b{re.escape(p.rsplit('/', 1)[-1])}\s*\.", test)]
     lines = ["package main", "", "import ("] + [f'\t"{p}"' for p in dict.fromkeys(used + harness)] + ['\t. "cand"', ")", ""]
     return "\n".join([*lines, test, HARNESS.replace("%(test_fn)s", fn)]), names
+
+
+def candidate_source(problem: Problem, program: str) -> str:
+    """Package `cand`: the program, its imports being those of the prompt and the test set-up (one file
+    in the reference evaluation) that its code uses -- not the test's, not unused ones."""
+    body = program
+    for m in IMPORT_RE.finditer(problem.prompt):
+        if body.startswith(problem.prompt[: m.end()]):  # the prompt's own import block, as the program starts
+            body = body.replace(m.group(0), "", 1)
+    if strip_comments(body).lstrip().startswith("package "):  # a whole file: its package is ours (as the reference does)
+        body = re.sub(r"\bpackage\s+\w+", "", body, count=1)
+    # ... and, as goimports would, the standard packages it names without importing them (HumanEvalPack
+    # Go/17, 20, 59, 75: the canonical solutions use math, strings or sort that no record imports)
+    declared = [p for p in dict.fromkeys(_imports(problem.prompt) + _imports(problem.test_setup_code) + STD_PACKAGES)
+                if p not in ("testing", "github.com/stretchr/testify/assert")]
+    code = strip_comments(body)
+    used = [p for p in declared if re.search(rf"\b{re.escape(p.rsplit('/', 1)[-1])}\s*\.", code)]
+    return "package cand\n\nimport (\n" + "".join(f'\t"{p}"\n' for p in used) + ")\n\n" + body
 
 
 WARM_PROGRAM = """package main
@@ -230,7 +243,7 @@ def judge(problem: Problem, completion: str, sample_index: int, config: SandboxC
     gocache = str(cache) if cache else "$PWD/.cache"
     script = (f'export {ENV} GOPATH="$PWD:{GOCODE}" GOCACHE="{gocache}" GOTMPDIR="$PWD/.tmp"; mkdir -p .tmp; cd src/rrtfmain && '
               f'exec {GO} build -o ../../prog .')
-    build = Build(units={"prog": {"src/cand/cand.go": ("package cand\n\n" + program).encode(),
+    build = Build(units={"prog": {"src/cand/cand.go": candidate_source(problem, program).encode(),
                                   "src/rrtfmain/main.go": source.encode()}},
                   steps=[["run", "prog", ["/bin/sh", "-c", script], 0]],
                   install=[["prog/prog", "prog", "exec"]], run_argv=["../bin/prog"], case_names=names,

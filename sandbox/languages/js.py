@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 
-from sandbox.compiled.clike import code_matches, match_bracket, skip_js_literal, split_line_statements
+from sandbox.compiled.clike import match_bracket, skip_js_literal, wrap_cases
 from sandbox.compiled.js_harness import HARNESS
 from sandbox.compiled.run import Build
 from sandbox.compiled.run import judge as compiled_judge
@@ -39,17 +39,10 @@ def rewrite_test(test: str) -> tuple[str, list[str]]:
     close = match_bracket(test, m.end() - 1)
     if close < 0:
         raise PlanError("unbalanced braces in the JavaScript test")
-    out, names = [], []
-    for stmt in split_line_statements(test[m.end(): close]):
-        if code_matches(stmt, ASSERT_RE):
-            i = len(names)
-            names.append(f"case {i}: {' '.join(stmt.split())[:120]}")
-            out.append(f"\n__rrtf_case({i}, () => {{ {stmt.strip()}\n}});")
-        else:
-            out.append(stmt)
+    body, names = wrap_cases(test[m.end(): close], ASSERT_RE, lambda i, stmt: f"\n__rrtf_case({i}, () => {{ {stmt}\n}});")
     if not names:
         raise PlanError("the JavaScript test has no console.assert")
-    return test[: m.end()] + "".join(out) + "\n" + test[close:], names
+    return test[: m.end()] + body + "\n" + test[close:], names
 
 
 def names_used(test: str) -> list[str]:

@@ -181,7 +181,12 @@ def prepare(problem: Problem, completion: str, config: SandboxConfig) -> tuple[d
     else:
         plan = cached_plan(problem)
     prefix = problem.code_prefix if plan.mode == "function" else ""
-    job = {"mode": plan.mode, "program": problem.program(completion), "plan_source": plan.source,
+    program = problem.program(completion)
+    if problem.test_format == "evalplus":
+        from sandbox.evalplus import batch_helper
+
+        program += "\n" + batch_helper(problem)
+    job = {"mode": plan.mode, "program": program, "plan_source": plan.source,
            "code": {"version": sys.version, "plan": compiled(plan.source, "<test>"), "prefix": compiled(prefix, "<prompt>")},
            "io_cases": plan.io_cases, "entry_point": problem.entry_point, "timeout_s": config.timeout_s,
            "program_timeout_s": program_timeout_s, "output_limit_bytes": config.output_limit_bytes,

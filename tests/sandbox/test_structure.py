@@ -97,7 +97,7 @@ def test_worker_package_runs_isolated_from_the_project():
 
 
 def test_each_language_is_one_registered_module():
-    assert set(NAMES) == {"python", "java", "cpp"} and LANGUAGES == NAMES
+    assert set(NAMES) == {"python", "java", "cpp", "js", "go", "rust"} and LANGUAGES == NAMES
     from sandbox.registry import language
 
     for name in NAMES:

@@ -1,0 +1,67 @@
+"""HumanEval+ (evalplus's format) through the public Sandbox API: a real canonical solution passes on
+every base and plus input, a buggy one fails, and the batched calls keep evalplus's per-input time
+limit and its stop-at-the-first-failure, whatever the program does with its alarm.
+(benchmarks/evalplus_speed.py compares all 164 problems with evalplus's own evaluator.)"""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from rrtf.datasets.humanevalpack import load_humanevalpack
+from rrtf.paths import DATA_DIR
+from sandbox import Problem, Status
+from sandbox.evalplus import base_passed
+from sandbox.store import iter_jsonl
+
+CLOSE = "    return any(abs(a - b) < threshold for i, a in enumerate(numbers) for j, b in enumerate(numbers) if i != j)\n"
+
+
+def humaneval_plus_0() -> Problem:
+    where, rec = next(iter_jsonl(DATA_DIR / "evalplus" / "HumanEvalPlus.jsonl.gz"))
+    return Problem.from_record(rec, where=where)
+
+
+def test_canonical_passes_every_input_and_buggy_fails(sandbox):
+    problem = humaneval_plus_0()
+    buggy = load_humanevalpack("python")[0]
+    whole = dataclasses.replace(problem, code_prefix="")  # evalplus's `solution`: a whole program
+    canonical, wrong = sorted(sandbox.check_many([(problem, problem.canonical_solution, 0),
+                                                  (whole, buggy.prompt + buggy.buggy_solution, 1)]), key=lambda v: v.sample_index)
+    assert canonical.passed and canonical.total_tests == len(problem.base_input) + len(problem.plus_input) > 500, canonical.reason
+    assert base_passed(canonical)
+    assert not wrong.passed and not base_passed(wrong) and wrong.status == Status.PARTIAL, wrong.reason
+
+
+def test_a_hang_costs_one_input_limit_and_ends_the_part(sandbox):
+    problem = humaneval_plus_0()
+    hang_later = "n = [0]\n" + problem.prompt.replace('"""\n', '"""\n    n[0] += 1\n    while n[0] > 3:\n        pass\n', 1) + CLOSE
+    deaf_body = "    signal.signal(signal.SIGALRM, signal.SIG_IGN)\n    while True:\n        pass\n"
+    ignores_alarm = "import signal\n" + problem.prompt + deaf_body
+    start = time.monotonic()
+    later, deaf = sorted(sandbox.check_many([(dataclasses.replace(problem, code_prefix=""), hang_later, 0),
+                                             (dataclasses.replace(problem, code_prefix=""), ignores_alarm, 1)]),
+                         key=lambda v: v.sample_index)
+    assert time.monotonic() - start < 30  # each stops at its first input's limit (4 s here), not the part's 60 s
+    assert [t.passed for t in later.tests[:4]] == [True, True, True, False] and "timeout" in later.tests[3].error, later.tests[:5]
+    assert all("not run" in t.error for t in later.tests[4:])
+    assert not deaf.passed and "timeout" in deaf.tests[0].error and all("not run" in t.error for t in deaf.tests[1:])
+
+
+def test_a_large_job_queued_behind_one_with_many_reports_does_not_stall_the_worker():
+    """The worker reads its next job only after the running one is done, and the running one (a
+    thousand reported cases) blocked on reports the host did not read while it was writing the next,
+    large, job (HumanEval/14's plan is 3 MB): each such pair cost ~100 s and a lost verdict."""
+    from sandbox import Sandbox, SandboxConfig
+
+    records = iter_jsonl(DATA_DIR / "evalplus" / "HumanEvalPlus.jsonl.gz")
+    wanted = ("HumanEval/13", "HumanEval/14")
+    problems = {rec["task_id"]: Problem.from_record(rec, where=where) for where, rec in records if rec["task_id"] in wanted}
+    small, large = problems["HumanEval/13"], problems["HumanEval/14"]
+    slow_wrong = small.prompt + "    import time\n    time.sleep(0.5)\n    return 1\n"  # reports only after the large job is queued
+    start = time.monotonic()
+    with Sandbox(SandboxConfig(workers=1)) as sb:
+        verdicts = sorted(sb.check_many([(dataclasses.replace(small, code_prefix=""), slow_wrong, 0),
+                                         (large, large.canonical_solution, 1)]), key=lambda v: v.sample_index)
+    assert time.monotonic() - start < 40
+    assert not verdicts[0].passed and "lost" not in verdicts[0].reason, verdicts[0].reason
+    assert verdicts[1].passed, verdicts[1].reason
