@@ -8,8 +8,6 @@ from __future__ import annotations
 import re
 
 LANGUAGE_NAMES = {"python": "Python", "cpp": "C++", "js": "JavaScript", "java": "Java", "go": "Go", "rust": "Rust"}
-# Packages the harness imports into a Go answer when the answer uses them (IMPORT_HELPER["go"]).
-GO_PACKAGES = ("math", "strings", "fmt", "strconv", "time", "bytes", "regexp", "sort", "math/rand", "crypto/md5")
 DESCRIBE_LIMIT = re.compile(r"using at most (\d+) characters\.\s*$")
 # A code line of the described solution is removed from the description only if it is this long:
 # shorter lines ("return x", "}") are ordinary words (the harness's `len(line) > 20`).
@@ -52,17 +50,5 @@ def clean_description(response: str, limit: int | None, solution: str) -> str:
     return remove_code(text.rstrip(), solution)
 
 
-def go_imports(code: str, imported: str = "") -> str:
-    """An import block for the GO_PACKAGES `code` uses outside comments and `imported` lacks ("" if none)."""
-    used = []
-    for pkg in GO_PACKAGES:
-        if f'"{pkg}"' in imported or f'"{pkg}"' in code:
-            continue
-        short = pkg.rsplit("/", 1)[-1]
-        if any(f"{short}." in line and not line.strip().startswith("//") for line in code.split("\n")):
-            used.append(pkg)
-    return "import (\n" + "".join(f'    "{p}"\n' for p in used) + ")\n" if used else ""
-
-
-__all__ = ["GO_PACKAGES", "LANGUAGE_NAMES", "clean_description", "describe_instruction", "describe_limit", "fix_instruction",
-           "go_imports", "remove_code", "synthesize_instruction"]
+__all__ = ["LANGUAGE_NAMES", "clean_description", "describe_instruction", "describe_limit", "fix_instruction",
+           "remove_code", "synthesize_instruction"]

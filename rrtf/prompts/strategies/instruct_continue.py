@@ -1,14 +1,12 @@
 """"instruct-continue" (OctoPack's `instruct` prompt; HumanEvalFix): an instruction -- the problem's
 `prompt`, e.g. the buggy function, its tests and "Fix bugs in f." -- in the prompt template, followed
 by the code the answer continues (`code_prefix`: the function's declaration or documented prompt).
-The continuation is cut as "continue" cuts it; Go answers get the imports they use (as the harness)."""
+The continuation is cut as "continue" cuts it. (Go answers need no imports added here: the sandbox's Go
+language imports the standard packages a candidate uses, as goimports and OctoPack's harness do.)"""
 from __future__ import annotations
-
-from dataclasses import replace
 
 from rrtf.prompts.base import STRATEGIES, PromptStrategy
 from rrtf.prompts.extract import CONTINUATION_STOP, END_MARKERS, cut_at_end_markers, trim_at_stop, truncate_at_closing_brace
-from rrtf.prompts.octopack import go_imports
 from rrtf.prompts.templates import format_prompt
 from sandbox.records import Problem
 
@@ -25,14 +23,6 @@ def cut_continuation(problem: Problem, response: str) -> str:
     return truncate_at_closing_brace(problem.code_prefix, response)
 
 
-def judge_continuation(problem: Problem, completion: str) -> tuple[Problem, str]:
-    if problem.language == "go":
-        imports = go_imports(problem.code_prefix + completion, imported=problem.code_prefix)
-        if imports:
-            return replace(problem, code_prefix=imports + problem.code_prefix), completion
-    return problem, completion
-
-
 @STRATEGIES.register("instruct-continue")
 class InstructContinueStrategy(PromptStrategy):
     name = "instruct-continue"
@@ -45,9 +35,6 @@ class InstructContinueStrategy(PromptStrategy):
 
     def completion(self, problem: Problem, response: str) -> str:
         return cut_continuation(problem, response)
-
-    def judge_input(self, problem: Problem, completion: str) -> tuple[Problem, str]:
-        return judge_continuation(problem, completion)
 
     def reference_response(self, problem: Problem) -> str:
         return problem.canonical_solution

@@ -21,6 +21,7 @@ SLICES = {
     "humaneval+": 2, "mbpp+": 2, "leetcode": 3, "recode-func_name": 1, "recode-natgen": 1,
     "humanevalpack-python:fix": 2, "humanevalpack-python:fix-tests": 2, "humanevalpack-python:explain": 2,
     "humanevalpack-go:fix-tests": 1, "humanevalpack-js:explain": 1, "humanevalpack-java:fix": 1, "humanevalpack-cpp:synthesize": 1,
+    "humanevalpack-rust:fix-tests": 1,
 }
 
 

@@ -1,7 +1,7 @@
 """OctoPack's fix/explain text functions: hand cases against the harness's rules."""
 from __future__ import annotations
 
-from rrtf.prompts.octopack import clean_description, describe_instruction, describe_limit, go_imports, remove_code
+from rrtf.prompts.octopack import clean_description, describe_instruction, describe_limit, remove_code
 
 
 def test_describe_limit_is_the_docstring_length():
@@ -18,10 +18,3 @@ def test_code_lines_over_20_characters_are_removed_and_the_length_capped():
     assert clean_description("  " + text + "  ", 20, solution) == "It computes total ="  # cut to 20, then stripped
 
 
-def test_go_imports_the_packages_used_outside_comments():
-    code = 'func F(x float64) string {\n    // strings.Split is not used here\n    return fmt.Sprint(math.Abs(x))\n}\n'
-    block = go_imports(code)
-    assert block == 'import (\n    "math"\n    "fmt"\n)\n'
-    assert go_imports(code, imported='import (\n    "math"\n)\n') == 'import (\n    "fmt"\n)\n'
-    assert go_imports("func F() int { return 1 }\n") == ""
-    assert '"math/rand"' in go_imports("x := rand.Intn(3)\n")
