@@ -184,7 +184,9 @@ def pass_at_1(runner: Runner, job: dict[str, Any]) -> dict[str, Any]:
     cfg = EvalConfig(datasets=[job["dataset"]], num_samples=0, greedy=True, max_new_tokens=job["max_new_tokens"],
                      max_problems=job.get("max_problems"), prompt_template=job.get("prompt_template"), output_file=None,
                      samples_file=job["samples_file"], tag=job["spec"], batch_size=16)
-    problems, strategies = load_eval_datasets(cfg)
+    problems, strategies, unavailable = load_eval_datasets(cfg)
+    if unavailable:  # e.g. a language the sandbox lacks: pass@1 of this build cannot be measured here
+        raise ValueError(f"pass@1 dataset {job['dataset']}: {unavailable[job['dataset']]}")
     workers = {"workers": job["sandbox_workers"]} if job.get("sandbox_workers") else {}
     with Sandbox(SandboxConfig(**workers)) as sandbox:
         result = evaluate(problems, runner.backend, sandbox, cfg, strategies=strategies)
