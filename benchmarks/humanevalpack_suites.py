@@ -1,9 +1,9 @@
 """HumanEvalPack's full suites through the sandbox: every canonical solution must pass and every buggy
 one fail, except the dataset flaws named below (each with its reason). Minutes per language on a
 2-core machine, so not in the test suite (tests/sandbox/test_languages.py runs a few problems per
-language; tests/sandbox/test_suites.py the Python/Java/C++ suites); exits 1 on any unexpected verdict.
+language; tests/sandbox/test_suites.py the Python suite and every 4th Java/C++ problem); exits 1 on any unexpected verdict.
 
-    python benchmarks/humanevalpack_suites.py --languages js go rust --out benchmarks/results/humanevalpack_suites.json
+    python benchmarks/humanevalpack_suites.py --languages python java cpp js go rust --out benchmarks/results/humanevalpack_suites.json
 """
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def run(sandbox: Sandbox, language: str) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--languages", nargs="+", default=["js", "go", "rust"])
+    ap.add_argument("--languages", nargs="+", default=["python", "java", "cpp", "js", "go", "rust"])
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", default=None, help="merge the results into this JSON file")
     args = ap.parse_args()

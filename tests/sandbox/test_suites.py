@@ -93,9 +93,13 @@ def test_mbpp_other_splits_canonical_pass(sandbox):
     assert failing(judge_all(sandbox, problems, "canonical_solution")) == {}
 
 
-def check_pack(sandbox, language: str) -> None:
+def check_pack(sandbox, language: str, stride: int = 1) -> None:
+    """Canonical solutions pass, buggy ones fail (but the named flaws) on every `stride`-th problem and
+    every named flaw. The full compiled suites take minutes on 2 cores: they run in
+    benchmarks/humanevalpack_suites.py (all six languages, the same flaw lists, exit 1 on a surprise)."""
     problems = load_humanevalpack(language)
     assert len(problems) == 164
+    problems = [p for i, p in enumerate(problems) if i % stride == 0 or p.task_id in BUGGY_STILL_PASSING[language]]
     canonical = judge_all(sandbox, problems, "canonical_solution")
     assert failing(canonical) == {}
     buggy = judge_all(sandbox, problems, "buggy_solution")
@@ -119,13 +123,13 @@ def test_humanevalpack_python_buggy_fail(sandbox):
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("javac") is None, reason="JDK not installed")
 def test_humanevalpack_java(sandbox):
-    check_pack(sandbox, "java")
+    check_pack(sandbox, "java", stride=4)
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not installed")
 def test_humanevalpack_cpp(sandbox):
-    check_pack(sandbox, "cpp")
+    check_pack(sandbox, "cpp", stride=4)
 
 
 def test_compiled_suites_count_cases(sandbox):
