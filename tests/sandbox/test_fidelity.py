@@ -29,6 +29,16 @@ def test_integers_of_any_size_cross_the_boundary(sandbox):
     assert sandbox.check(echo, "def digits(n):\n    return len(str(n))\n").passed
 
 
+def test_huge_integers_inside_containers_cross_in_linear_time(sandbox):
+    """A list holding a million-digit integer (evalplus's HumanEval/83 returns such values) once went
+    through decimal repr, quadratic in CPython (~20 s): a right answer timed out. Within the per-test
+    limit now (the conversion is hexadecimal, linear)."""
+    problem = Problem(task_id="t/pow", prompt="", entry_point="powers", test=(
+        "def check(candidate):\n    got = candidate(10 ** 6)\n    assert len(got) == 2 and got[0] == 18 * 10 ** (10 ** 6 - 2) and got[1] == 1\n"))
+    v = sandbox.check(problem, "def powers(n):\n    return [18 * 10 ** (n - 2), 1]\n")
+    assert v.passed, (v.status, v.reason)
+
+
 def test_arguments_mutated_in_place_are_seen_by_the_test(sandbox):
     problem = Problem(task_id="t/sort", prompt="", entry_point="sort_in_place", test_list=[
         "xs = [3, 1, 2]\nsort_in_place(xs)\nassert xs == [1, 2, 3]",
