@@ -34,7 +34,8 @@ def test_huge_integers_inside_containers_cross_in_linear_time(sandbox):
     through decimal repr, quadratic in CPython (~20 s): a right answer timed out. Within the per-test
     limit now (the conversion is hexadecimal, linear)."""
     problem = Problem(task_id="t/pow", prompt="", entry_point="powers", test=(
-        "def check(candidate):\n    got = candidate(10 ** 6)\n    assert len(got) == 2 and got[0] == 18 * 10 ** (10 ** 6 - 2) and got[1] == 1\n"))
+        "def check(candidate):\n    got = candidate(10 ** 6)\n"
+        "    assert len(got) == 2 and got[0] == 18 * 10 ** (10 ** 6 - 2) and got[1] == 1\n"))
     v = sandbox.check(problem, "def powers(n):\n    return [18 * 10 ** (n - 2), 1]\n")
     assert v.passed, (v.status, v.reason)
 
