@@ -19,88 +19,31 @@ base input failed (`passed` needs both; `base_passed` only the base ones).
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import threading
-from dataclasses import dataclass
-from pathlib import Path
+import base64
+import marshal
 
-from sandbox.isolation import Limits, python_executable, run_isolated
+from sandbox.evalplus_truth import (
+    CANON_SOURCE,
+    MBPP_OUTPUT_NOT_NONE_TASKS,
+    GroundTruth,
+    GroundTruthError,
+    cache_key,
+    dataset_kind,
+    ground_truth,
+    inputs,
+)
 from sandbox.records import Problem, Verdict
-from sandbox.toolcache import cache_root
 from sandbox.worker.plaindata import encode, literal
-from sandbox.workers import IN_SANDBOX, PACKAGE
 
 MIN_TIME_LIMIT_S = 4.0  # evalplus DEFAULT_MIN_TIME_LIMIT
 TIME_LIMIT_FACTOR = 4.0  # evalplus DEFAULT_GT_TIME_LIMIT_FACTOR
 TIMEOUT_PER_PART_S = 60.0  # evalplus EVALPLUS_TIMEOUT_PER_TASK default
-GROUND_TRUTH_TIMEOUT_S = 600.0
-GROUND_TRUTH_MEMORY_MB = 8192
 MEMORY_MB = 4096  # evalplus's EVALPLUS_MAX_MEMORY_BYTES default, for each sample
 # Values cross the sandbox's plain-data boundary as text, parsed on both sides (~1.4 s per MB each on
 # the loaded development VM), a cost evalplus's in-process calls do not have: added to each input's limit.
 BOUNDARY_S_PER_MB = 4.0
-MBPP_OUTPUT_NOT_NONE_TASKS = ("check_str", "text_match_three", "text_starta_endb")
 MBPP_OUTPUT_SET_EQ_TASKS = ("similar_elements", "find_char_long", "common_in_nested_lists", "extract_singly", "larg_nnum",
                             "intersection_array", "find_dissimilar", "Diff")
-CACHE_VERSION = "3"
-
-# Runs in the sandbox: the canonical solution on every input, outputs as plain-data literal text.
-GROUND_TRUTH_SCRIPT = """
-import copy, hashlib, json, os, sys, time
-sys.path.append({root!r})
-{canon}
-from worker.plaindata import encode, literal
-sys.set_int_max_str_digits(0)
-spec = json.loads(sys.stdin.buffer.read())
-out_fd = os.dup(1)
-null = open(os.devnull, "w")
-sys.stdout = null
-os.dup2(null.fileno(), 1)
-g = {{"__name__": "__main__"}}
-exec(compile(spec["code"], "<canonical>", "exec"), g)
-fn = g[spec["entry_point"]]
-result = {{}}
-for part in ("base", "plus"):
-    values, times = [], []
-    for inp in literal(spec[part]):
-        inp = copy.deepcopy(inp)
-        start = time.time()
-        try:
-            value = fn(*inp)
-        except MemoryError:  # over the ground truth's memory: no sample could do better under its own limit
-            times.append(time.time() - start)
-            values.append(["too_large"])
-            continue
-        times.append(time.time() - start)
-        if spec["not_none"]:
-            value = value is not None
-        try:
-            text = encode(value)
-        except ValueError:  # over the plain-data bound: no sample's output could cross it either
-            values.append(["too_large"])
-            continue
-        if len(text) > {digest_over}:  # kept as a digest: the test code would be too large to send
-            values.append(["digest", hashlib.sha256(canon(value).encode("utf-8", "surrogatepass")).hexdigest(), len(text)])
-        else:
-            values.append(text)
-    result[part], result[part + "_time"] = values, times
-data = json.dumps(result).encode()
-while data:
-    data = data[os.write(out_fd, data):]
-"""
-
-# The text a large expected output is compared by (its digest): exact for str, int and containers of
-# them (hex for ints: linear, where decimal is quadratic).
-CANON_SOURCE = """
-def canon(v):
-    if type(v) is int:
-        return hex(v)
-    if type(v) is str:
-        return "s" + v
-    return type(v).__name__ + repr(v)
-"""
-DIGEST_OVER = 256 << 10  # expected outputs whose literal text is longer travel as a digest
 
 # Trusted test code: how evalplus decides that an output matches (pure Python: no numpy in the harness).
 COMPARE_SOURCE = '''
@@ -184,30 +127,6 @@ def __matches(dataset, entry, inp, out, exp, state):
 '''
 
 
-@dataclass
-class GroundTruth:
-    base: list  # expected outputs: plain-data literal text, ["digest", sha256] or ["too_large"]
-    base_time: list[float]
-    plus: list
-    plus_time: list[float]
-
-
-def dataset_kind(problem: Problem) -> str:
-    """"mbpp" or "humaneval": which of evalplus's special oracles apply."""
-    return "mbpp" if problem.task_id.lower().startswith("mbpp") else "humaneval"
-
-
-def inputs(problem: Problem, part: str) -> list:
-    """A part's inputs as the canonical solution receives them (MBPP+ stores some tuples, sets and
-    complex numbers as JSON lists and strings: evalplus's `mbpp_deserialize_inputs`)."""
-    raw = problem.base_input if part == "base" else problem.plus_input
-    if dataset_kind(problem) == "mbpp":
-        from sandbox.evalplus_mbpp import deserialize_inputs
-
-        return deserialize_inputs(problem.task_id, raw)
-    return raw
-
-
 def time_limits(ref_times: list[float], expected: list | None = None) -> list[float]:
     """evalplus's max(4 s, 4 x reference) per input, plus the boundary's cost for large outputs."""
     limits = [max(MIN_TIME_LIMIT_S, TIME_LIMIT_FACTOR * t) for t in ref_times]
@@ -215,82 +134,6 @@ def time_limits(ref_times: list[float], expected: list | None = None) -> list[fl
         size = len(exp) if isinstance(exp, str) else (exp[2] if exp[0] == "digest" else 0)
         limits[i] += BOUNDARY_S_PER_MB * size / (1 << 20)
     return limits
-
-
-_LOCK = threading.Lock()
-_MEMORY: dict[str, GroundTruth] = {}
-
-
-def _key(problem: Problem) -> str:
-    text = json.dumps([CACHE_VERSION, problem.task_id, problem.prompt, problem.canonical_solution, problem.entry_point,
-                       problem.base_input, problem.plus_input], sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-def ground_truth(problem: Problem, isolation: str) -> GroundTruth:
-    """Expected outputs and reference times: from memory, the disk cache, or one sandboxed run."""
-    key = _key(problem)
-    with _LOCK:
-        if key in _MEMORY:
-            return _MEMORY[key]
-    path = cache_root() / "evalplus" / f"{key}.json"
-    truth = _load(path)
-    if truth is None:
-        truth = _compute(problem, isolation)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".tmp{threading.get_ident()}")
-            tmp.write_text(json.dumps(truth.__dict__))
-            tmp.replace(path)
-        except OSError:
-            pass  # not cached: computed again next time
-    with _LOCK:
-        _MEMORY[key] = truth
-    return truth
-
-
-def _load(path: Path) -> GroundTruth | None:
-    try:
-        data = json.loads(path.read_text())
-        truth = GroundTruth(**{k: data[k] for k in ("base", "base_time", "plus", "plus_time")})
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return truth
-
-
-class GroundTruthError(ValueError):
-    """The canonical solution could not produce the expected outputs (a dataset problem)."""
-
-
-def _compute(problem: Problem, isolation: str) -> GroundTruth:
-    spec = {"code": problem.prompt + problem.canonical_solution,  # as evalplus: prompt + canonical
-            "entry_point": problem.entry_point,
-            "not_none": dataset_kind(problem) == "mbpp" and problem.entry_point in MBPP_OUTPUT_NOT_NONE_TASKS,
-            "base": encode(inputs(problem, "base")), "plus": encode(inputs(problem, "plus"))}
-    if isolation == "bwrap":
-        script = GROUND_TRUTH_SCRIPT.format(root=IN_SANDBOX, canon=CANON_SOURCE, digest_over=DIGEST_OVER)
-        binds = {str(PACKAGE): f"{IN_SANDBOX}/worker"}
-    else:
-        script, binds = GROUND_TRUTH_SCRIPT.format(root=str(PACKAGE.parent), canon=CANON_SOURCE, digest_over=DIGEST_OVER), None
-    limits = Limits(timeout_s=GROUND_TRUTH_TIMEOUT_S, memory_mb=GROUND_TRUTH_MEMORY_MB, nproc=16, fsize_mb=16, nofile=64,
-                    output_limit_bytes=256 << 20, tmpfs_mb=64)
-    proc = run_isolated([python_executable(), "-I", "-S", "-c", script], stdin=json.dumps(spec).encode(), limits=limits,
-                        isolation=isolation, bind_to=binds, bind_python=True)
-    try:
-        data = json.loads(proc.stdout)
-        truth = GroundTruth(base=data["base"], base_time=data["base_time"], plus=data["plus"], plus_time=data["plus_time"])
-        for value in truth.base + truth.plus:  # plain data only: it becomes part of the test code
-            if isinstance(value, str):
-                literal(value)
-            elif not (value == ["too_large"] or (len(value) == 3 and value[0] == "digest" and str(value[1]).isalnum()
-                                                 and type(value[2]) is int)):
-                raise ValueError("bad ground truth")
-    except (ValueError, KeyError, TypeError):
-        tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
-        raise GroundTruthError(f"{problem.task_id}: the canonical solution did not run on the inputs: {tail[0][:300]}") from None
-    if len(truth.base) != len(problem.base_input) or len(truth.plus) != len(problem.plus_input):
-        raise GroundTruthError(f"{problem.task_id}: the canonical solution returned the wrong number of outputs")
-    return truth
 
 
 # Runs in the candidate's process (appended to its program): the entry point on a batch of inputs,
@@ -350,37 +193,55 @@ def _batches(items: list) -> list[list]:
     return out
 
 
-def plan_source(problem: Problem, truth: GroundTruth) -> tuple[str, list[str], float]:
-    """(trusted test code, case names, time for all cases together)."""
+# The cases, driven by the plan's data (below): one batch call per chunk, one case per input.
+CASES_SOURCE = """
+for __atol, __chunks in __DATA:
+    __state['atol'] = __atol  # evalplus checks each part with the record's atol
+    for __calls, __cases in __chunks:
+        __limits = [__c[2] for __c in __cases]
+        __got = None
+        for __k, (__case, __exp, __limit) in enumerate(__cases):
+            with __rrtf_case__(__case, sum(__limits) if __k == 0 else __limit):
+                if __k == 0:
+                    __got = __batch(__calls, __limits)
+                __check(__got, __k, __calls[__k], __exp)
+"""
+
+
+def plan_source(problem: Problem, truth: GroundTruth) -> tuple[str, list[str], float, str]:
+    """(trusted test code, case names, time for all cases together, its data as base64 marshal).
+
+    The inputs and expected outputs are data, not code: compiling them as literals cost the host
+    ~30 ms per problem (5.4 s for HumanEval+), marshal ~0.3 ms. Data marshal cannot hold (type
+    objects, Counters: a few MBPP+ problems) is written into the code as literals instead."""
     kind, entry = dataset_kind(problem), problem.entry_point
-    names, lines = [], [CANON_SOURCE, COMPARE_SOURCE, "inf, nan = float('inf'), float('nan')",
-                        "from collections import Counter, OrderedDict, deque",
-                        "import copy as __copy",
-                        f"__SET_EQ, __NOT_NONE = {MBPP_OUTPUT_SET_EQ_TASKS!r}, {MBPP_OUTPUT_NOT_NONE_TASKS!r}",
-                        f"__state = {{'atol': {float(problem.atol)!r}, 'failed': False}}",
-                        "def __batch(calls, limits):",
-                        "    if __state['failed']:",
-                        "        return None",
-                        "    __state['failed'] = True",  # until the batch is back: a timeout ends the part
-                        "    got = _rrtf_evalplus_batch(__copy.deepcopy(calls), limits)",  # a copy: in-place changes stay there
-                        "    if type(got) is not list:",
-                        "        raise AssertionError('wrong output: not plain data')",
-                        "    __state['failed'] = False",
-                        "    return got",
-                        "def __check(got, k, inp, exp):",
-                        "    if __state['failed'] or got is None:",
-                        "        raise AssertionError('wrong output: not run (an earlier input failed)')",
-                        "    __state['failed'] = True",
-                        "    r = got[k] if k < len(got) else ['error', 'no result']",
-                        "    if r[0] == 'timeout':",
-                        "        raise TimeoutError('timeout')",
-                        "    if r[0] != 'ok':",
-                        "        raise AssertionError(str(r[1]))",
-                        f"    __matches({kind!r}, {entry!r}, inp, r[1], exp, __state)",
-                        "    __state['failed'] = False"]
-    total = 0.0
+    lines = [CANON_SOURCE, COMPARE_SOURCE, "inf, nan = float('inf'), float('nan')",
+             "from collections import Counter, OrderedDict, deque",
+             "import copy as __copy",
+             f"__SET_EQ, __NOT_NONE = {MBPP_OUTPUT_SET_EQ_TASKS!r}, {MBPP_OUTPUT_NOT_NONE_TASKS!r}",
+             f"__state = {{'atol': {float(problem.atol)!r}, 'failed': False}}",
+             "def __batch(calls, limits):",
+             "    if __state['failed']:",
+             "        return None",
+             "    __state['failed'] = True",  # until the batch is back: a timeout ends the part
+             "    got = _rrtf_evalplus_batch(__copy.deepcopy(calls), limits)",  # a copy: in-place changes stay there
+             "    if type(got) is not list:",
+             "        raise AssertionError('wrong output: not plain data')",
+             "    __state['failed'] = False",
+             "    return got",
+             "def __check(got, k, inp, exp):",
+             "    if __state['failed'] or got is None:",
+             "        raise AssertionError('wrong output: not run (an earlier input failed)')",
+             "    __state['failed'] = True",
+             "    r = got[k] if k < len(got) else ['error', 'no result']",
+             "    if r[0] == 'timeout':",
+             "        raise TimeoutError('timeout')",
+             "    if r[0] != 'ok':",
+             "        raise AssertionError(str(r[1]))",
+             f"    __matches({kind!r}, {entry!r}, inp, r[1], exp, __state)",
+             "    __state['failed'] = False"]
+    names, parts, total = [], [], 0.0
     for part, truth_values, ref_times in (("base", truth.base, truth.base_time), ("plus", truth.plus, truth.plus_time)):
-        lines.append(f"__state['atol'] = {float(problem.atol)!r}")  # evalplus checks each part with the record's atol
         limits = time_limits(ref_times, truth_values)
         total += min(TIMEOUT_PER_PART_S, sum(limits)) + 1
         items = []
@@ -388,28 +249,34 @@ def plan_source(problem: Problem, truth: GroundTruth) -> tuple[str, list[str], f
             if isinstance(exp, list):
                 if exp[0] == "too_large":
                     continue  # its output cannot cross the plain-data bound: not a test here (docs/evaluation.md)
-                size, exp = int(exp[2]), repr(["__rrtf_digest__", exp[1]])
+                size, exp = int(exp[2]), ["__rrtf_digest__", exp[1]]
             else:
-                size = len(exp)
-            items.append((i, encode(inp), exp, size, limit))
+                size, exp = len(exp), literal(exp)
+            items.append((i, inp, exp, size, limit))
+        chunks = []
         for chunk in _batches(items):
-            lines.append(f"__in = [{', '.join(inp for _, inp, _, _, _ in chunk)}]")
-            lines.append("__got = None")
-            for k, (i, _, exp, _, limit) in enumerate(chunk):
-                case = len(names)
+            cases = []
+            for i, _, exp, _, limit in chunk:
+                cases.append([len(names), exp, limit])
                 names.append(f"{part}[{i}]")
-                call = f"__got = __batch(__in, {[c[4] for c in chunk]!r})\n    " if k == 0 else ""
-                budget = sum(c[4] for c in chunk) if k == 0 else limit
-                lines.append(f"with __rrtf_case__({case}, {budget!r}):\n    {call}__check(__got, {k}, __in[{k}], {exp})")
-    return "\n".join(lines) + "\n", names, total
+            chunks.append([[inp for _, inp, _, _, _ in chunk], cases])
+        parts.append([float(problem.atol), chunks])
+    try:
+        data = base64.b64encode(marshal.dumps(parts)).decode()
+        lines.append("__DATA = __rrtf_data__")
+    except ValueError:  # not marshallable: literals in the code, a chunk per line (each within encode's bound)
+        data = ""
+        lines.append(f"__DATA = {encode([[atol, []] for atol, _ in parts])}")
+        lines += [f"__DATA[{n}][1].append({encode(chunk)})" for n, (_, chunks) in enumerate(parts) for chunk in chunks]
+    return "\n".join(lines) + "\n" + CASES_SOURCE, names, total, data
 
 
-_PLANS: dict[str, tuple[str, list[str], float]] = {}
+_PLANS: dict[str, tuple[str, list[str], float, str]] = {}
 
 
-def evalplus_plan(problem: Problem, isolation: str) -> tuple[str, list[str], float]:
+def evalplus_plan(problem: Problem, isolation: str) -> tuple[str, list[str], float, str]:
     """`plan_source` of the problem, its ground truth computed (or read from the cache) first; kept."""
-    key = _key(problem)
+    key = cache_key(problem)
     plan = _PLANS.get(key)
     if plan is None:
         plan = _PLANS[key] = plan_source(problem, ground_truth(problem, isolation))

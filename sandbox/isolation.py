@@ -11,6 +11,7 @@ Anything weaker than "bwrap" is refused unless the caller opts in (`allow_weak`)
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import random
@@ -214,21 +215,30 @@ def set_rlimits(limits: Limits) -> None:
             pass
 
 
-def _reap_uid(uid: int) -> None:
+def reap_uid(uid: int) -> None:
     """Kill every process of `uid` (in the host pid namespace): catches daemons that left the group."""
     if os.geteuid() == 0:
         subprocess.run(drop_privileges_argv(uid) + ["kill", "-9", "-1"], capture_output=True, timeout=10)
 
 
-def run_isolated(argv: list[str], *, files: dict[str, bytes] | None = None, stdin: bytes = b"",
-                 limits: Limits, isolation: str, extra_ro_binds: list[str] | tuple = (),
-                 as_root: tuple[str, ...] | None = None, bind_to: dict[str, str] | None = None,
-                 bind_python: bool = False) -> ProcessResult:
-    """Run `argv` in a fresh private work dir holding `files`, isolated at level `isolation`, with
-    rlimits and a wall-clock timeout that kills the whole process tree. The caller has already
-    decided the level may be used (see `require_isolation`). By default the command runs as a
-    fresh unprivileged uid; with `as_root` (a tuple of capabilities) it runs as the sandbox's root
-    keeping only those, and drops privileges itself (sandbox/worker/runner.py)."""
+@dataclass
+class IsolatedCommand:
+    """A command line ready to start at some isolation level (`isolated_command`)."""
+    argv: list[str]
+    cwd: str | None
+    env: dict[str, str]
+    pass_fds: list[int]
+    uid: int
+    reap: bool  # kill what the uid left running afterwards (no pid namespace dies with it)
+
+
+@contextlib.contextmanager
+def isolated_command(argv: list[str], *, files: dict[str, bytes] | None = None, isolation: str,
+                     extra_ro_binds: list[str] | tuple = (), as_root: tuple[str, ...] | None = None,
+                     bind_to: dict[str, str] | None = None,
+                     bind_python: bool = False, tmpfs_mb: int = 256):
+    """`argv` wrapped for isolation level `isolation`, in a fresh private work dir holding `files`;
+    the fds and the work dir it needs live until the block ends (start the process inside it)."""
     if isolation not in LEVELS:
         raise IsolationError(f"unknown isolation level {isolation!r}")
     uid = candidate_uid()
@@ -252,7 +262,7 @@ def run_isolated(argv: list[str], *, files: dict[str, bytes] | None = None, stdi
             seccomp_fd = seccomp.filter_fd()
             if seccomp_fd is not None:
                 fds.append(seccomp_fd)
-            cmd = bwrap_argv(tmpfs_mb=limits.tmpfs_mb, extra_ro_binds=extra_ro_binds, dirs=dirs, files=fd_map,
+            cmd = bwrap_argv(tmpfs_mb=tmpfs_mb, extra_ro_binds=extra_ro_binds, dirs=dirs, files=fd_map,
                              caps=as_root if as_root is not None else ("CAP_SETUID", "CAP_SETGID"),
                              work_perms="0755" if as_root is not None else "1777", bind_to=bind_to,
                              bind_python=bind_python, seccomp_fd=seccomp_fd)
@@ -272,13 +282,39 @@ def run_isolated(argv: list[str], *, files: dict[str, bytes] | None = None, stdi
             cmd = base + drop + list(argv)
             cwd = host_dir
         env = {"PATH": SANDBOX_PATH, "HOME": cwd or "/work", "LANG": "C.UTF-8"}
-        return _run(cmd, stdin=stdin, limits=limits, cwd=cwd, env=env, pass_fds=fds, uid=uid,
-                    reap=isolation != "bwrap" and as_root is None)
+        yield IsolatedCommand(cmd, cwd, env, fds, uid, reap=isolation != "bwrap" and as_root is None)
     finally:
         for fd in fds:
             os.close(fd)
         if host_dir:
             shutil.rmtree(host_dir, ignore_errors=True)
+
+
+def run_isolated(argv: list[str], *, files: dict[str, bytes] | None = None, stdin: bytes = b"",
+                 limits: Limits, isolation: str, extra_ro_binds: list[str] | tuple = (),
+                 as_root: tuple[str, ...] | None = None, bind_to: dict[str, str] | None = None,
+                 bind_python: bool = False) -> ProcessResult:
+    """Run `argv` in a fresh private work dir holding `files`, isolated at level `isolation`, with
+    rlimits and a wall-clock timeout that kills the whole process tree. The caller has already
+    decided the level may be used (see `require_isolation`). By default the command runs as a
+    fresh unprivileged uid; with `as_root` (a tuple of capabilities) it runs as the sandbox's root
+    keeping only those, and drops privileges itself (sandbox/worker/runner.py)."""
+    with isolated_command(argv, files=files, isolation=isolation, extra_ro_binds=extra_ro_binds, as_root=as_root,
+                          bind_to=bind_to, bind_python=bind_python, tmpfs_mb=limits.tmpfs_mb) as c:
+        return _run(c.argv, stdin=stdin, limits=limits, cwd=c.cwd, env=c.env, pass_fds=c.pass_fds, uid=c.uid,
+                    reap=c.reap)
+
+
+def start_isolated(argv: list[str], *, limits: Limits, isolation: str, bind_to: dict[str, str] | None = None,
+                   bind_python: bool = False) -> tuple[subprocess.Popen, IsolatedCommand]:
+    """Start a long-lived isolated helper with pipes on stdin and stdout (stderr dropped), under
+    `limits`' rlimits; stop it with `stop_server` (and `reap_uid` when the command says `reap`)."""
+    with isolated_command(argv, isolation=isolation, bind_to=bind_to, bind_python=bind_python,
+                          tmpfs_mb=limits.tmpfs_mb) as c:
+        proc = subprocess.Popen(c.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                cwd=c.cwd, env=c.env, pass_fds=c.pass_fds, start_new_session=True,
+                                preexec_fn=functools.partial(set_rlimits, limits))
+    return proc, c
 
 
 def _run(cmd: list[str], *, stdin: bytes, limits: Limits, cwd: str | None, env: dict[str, str],
@@ -294,7 +330,7 @@ def _run(cmd: list[str], *, stdin: bytes, limits: Limits, cwd: str | None, env: 
     kill_tree(proc)  # also whatever the program left running in its process group
     rc = proc.wait()
     if reap:
-        _reap_uid(uid)
+        reap_uid(uid)
     duration = time.monotonic() - start
     timed_out = timed_out or rc in (-signal.SIGXCPU, 128 + signal.SIGXCPU) or (
         rc in (-signal.SIGKILL, 128 + signal.SIGKILL) and duration >= limits.timeout_s * 0.95)

@@ -31,6 +31,7 @@ class Plan:
     case_names: list[str]
     source: str = ""  # rewritten test code (function mode)
     io_cases: list[dict] = field(default_factory=list)
+    data: str = ""  # base64 marshal of plain data the test code reads as `__rrtf_data__` (evalplus)
 
 
 def build_plan(problem: Problem) -> Plan:
@@ -174,8 +175,8 @@ def prepare(problem: Problem, completion: str, config: SandboxConfig) -> tuple[d
         from sandbox.evalplus import evalplus_plan
         from sandbox.isolation import require_isolation
 
-        source, names, program_timeout_s = evalplus_plan(problem, require_isolation(config.isolation, config.allow_weak_isolation))
-        plan = Plan("function", names, source)
+        source, names, program_timeout_s, data = evalplus_plan(problem, require_isolation(config.isolation, config.allow_weak_isolation))
+        plan = Plan("function", names, source, data=data)
         own = {"RLIMIT_CPU": int(program_timeout_s + 2), "RLIMIT_AS": max(config.memory_mb or 0, EVALPLUS_MEMORY_MB) << 20}
         rlimits = [(name, own.get(name, value)) for name, value in rlimits if name != "RLIMIT_AS" or config.memory_mb]
     else:
@@ -186,7 +187,7 @@ def prepare(problem: Problem, completion: str, config: SandboxConfig) -> tuple[d
         from sandbox.evalplus import batch_helper
 
         program += "\n" + batch_helper(problem)
-    job = {"mode": plan.mode, "program": program, "plan_source": plan.source,
+    job = {"mode": plan.mode, "program": program, "plan_source": plan.source, "plan_data": plan.data,
            "code": {"version": sys.version, "plan": compiled(plan.source, "<test>"), "prefix": compiled(prefix, "<prompt>")},
            "io_cases": plan.io_cases, "entry_point": problem.entry_point, "timeout_s": config.timeout_s,
            "program_timeout_s": program_timeout_s, "output_limit_bytes": config.output_limit_bytes,

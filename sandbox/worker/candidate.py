@@ -18,7 +18,7 @@ import sys
 import traceback
 
 from .failures import describe_compile_error
-from .plaindata import encode, is_mutable, literal
+from .plaindata import encode, encode_wire, is_mutable, literal
 from .protocol import recv_frame, send_frame
 
 PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -136,7 +136,7 @@ def _answer(req: dict, ns: dict, refs: dict) -> dict:
         return {"err": describe_exc(exc), "type": type(exc).__name__}
     reply: dict = {"changed": changed} if changed else {}
     try:
-        return {**reply, "ok": encode(value)}  # text the harness will parse as plain data
+        return {**reply, "ok": encode_wire(value)}  # text the harness will parse as plain data
     except BaseException:  # not plain data: the object stays here, the harness gets a handle
         refs[len(refs) + 1] = value
         return {**reply, "ref": len(refs), "type": type(value).__name__[:100]}
@@ -182,7 +182,7 @@ def _snapshot(value) -> str | None:
 
 def _text(value) -> str | None:
     try:
-        return encode(value)
+        return encode_wire(value)
     except ValueError:
         return None
 

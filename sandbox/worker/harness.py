@@ -16,7 +16,7 @@ import socket
 import time
 
 from .failures import OUTPUT_LIMIT, CandidateError, CaseTimeout, describe_status
-from .plaindata import encode, is_mutable, literal, write_back
+from .plaindata import encode, encode_wire, is_mutable, literal, write_back
 from .protocol import CANDIDATE_LIMIT, REPORT_LIMIT, FrameReader, ProtocolError, send_frame
 from .protocol import encode as encode_frame
 
@@ -266,9 +266,9 @@ class Harness:
         if time.monotonic() >= self.program_deadline:
             raise CaseTimeout("timeout (program time limit)")
         kwargs = dict(kwargs or {})
-        try:  # encode() checks that the text parses, as the candidate will parse it
+        try:  # the arguments go as a list (JSON when they can): the candidate calls target(*args)
             if req["op"] == "call":
-                req["args"], req["kwargs"] = encode(tuple(args), ANY_REF), encode(kwargs, ANY_REF)
+                req["args"], req["kwargs"] = encode_wire(list(args), ANY_REF), encode_wire(kwargs, ANY_REF)
             elif req["op"] == "setattr":
                 req["value"] = encode(value, ANY_REF)
         except ValueError:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import collections
+import json
 import sys
 import types
 
@@ -23,6 +24,7 @@ MAX_TEXT = 8 << 20  # longest literal text accepted
 MAX_DECIMAL_DIGITS = 4300  # CPython's default limit; bigger integers travel in hex
 BIG = 10 ** 4000  # integers at least this large are written in hex
 REF = "__rrtf_ref__"
+JSON_MARK = "\x01"  # starts `encode_wire`'s JSON form (never literal text: not valid Python)
 TYPE_NAMES = {t.__name__: t for t in (int, float, complex, str, bytes, bytearray, bool, list, tuple, dict, set,
                                       frozenset, object, type)}
 TYPES = {t: name for name, t in TYPE_NAMES.items()}
@@ -36,10 +38,16 @@ _REPR_FIRST = frozenset({int, str, bytes, float, complex, bool, type(None), list
 # --------------------------------------------------------------------------- parsing
 
 def literal(text: str, refs: dict | None = None):
-    """Parse literal text into plain data; ValueError for anything else. `refs` (candidate side
-    only) resolves `__rrtf_ref__(n)`, the harness's handle for an object living in the candidate."""
+    """Parse literal text (or `encode_wire`'s marked JSON) into plain data; ValueError for anything
+    else. `refs` (candidate side only) resolves `__rrtf_ref__(n)`, the harness's handle for an
+    object living in the candidate."""
     if not isinstance(text, str) or len(text) > MAX_TEXT:
         raise ValueError("value too large")
+    if text.startswith(JSON_MARK):
+        try:
+            return json.loads(text[1:], parse_int=_bounded_int, parse_float=_bounded_float)
+        except (ValueError, RecursionError, MemoryError, TypeError) as exc:
+            raise ValueError(f"not plain data (JSON: {type(exc).__name__})") from None
     limit = sys.get_int_max_str_digits()
     sys.set_int_max_str_digits(MAX_DECIMAL_DIGITS)  # a huge decimal literal fails fast here
     try:
@@ -49,6 +57,18 @@ def literal(text: str, refs: dict | None = None):
         raise ValueError(f"not plain data ({type(exc).__name__})") from None
     finally:
         sys.set_int_max_str_digits(limit)
+
+
+def _bounded_int(digits: str) -> int:
+    if len(digits) > MAX_DECIMAL_DIGITS:  # CPython converts decimal text quadratically
+        raise ValueError("integer too long")
+    return int(digits)
+
+
+def _bounded_float(text: str) -> float:
+    if len(text) > 1000:
+        raise ValueError("number too long")
+    return float(text)
 
 
 def _lit(node, refs):
@@ -132,9 +152,10 @@ def encode(value, refs: dict | None = None) -> str:
         # quadratically (a million digits: ~20 s; evalplus's HumanEval/83 returns such integers).
         if t in _REPR_FIRST and t is not int and _reprs_as_literal(value):
             text = repr(value)
-            if len(text) <= MAX_TEXT:
-                return text
-    except (ValueError, RecursionError):
+            if len(text) > MAX_TEXT:  # the slower encoder would write the same characters
+                raise ValueError("value too large to pass")
+            return text
+    except RecursionError:
         pass
     try:
         text = _enc(value)
@@ -143,6 +164,38 @@ def encode(value, refs: dict | None = None) -> str:
     if len(text) > MAX_TEXT:
         raise ValueError("value too large to pass")
     return text
+
+
+def encode_wire(value, refs: dict | None = None) -> str:
+    """`encode` for the boundary between harness and candidate: values made only of lists,
+    str-keyed dicts, str, float, bool, None and bounded ints travel as JSON marked by `JSON_MARK`
+    (exact for these types, and parsed ~10x faster than literal text: evalplus passes ~1,000 inputs
+    and outputs per problem); anything else as `encode` writes it. `literal` reads both."""
+    try:
+        if _json_safe(value):
+            text = JSON_MARK + json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+            if len(text) > MAX_TEXT:
+                raise ValueError("value too large to pass")
+            return text
+    except RecursionError:
+        pass
+    return encode(value, refs)
+
+
+_JSON_ATOMS = frozenset({str, float, bool, type(None)})
+
+
+def _json_safe(v) -> bool:
+    t = type(v)
+    if t in _JSON_ATOMS:
+        return True
+    if t is int:
+        return -BIG < v < BIG
+    if t is list:
+        return all(map(_json_safe, v))
+    if t is dict:
+        return all(type(k) is str and _json_safe(x) for k, x in v.items())
+    return False
 
 
 _WALK_ATOMS = frozenset({str, bytes, float, bool, type(None)})

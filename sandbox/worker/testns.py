@@ -50,6 +50,18 @@ def trusted_code(job: dict, which: str):
         return None
 
 
+def trusted_data(job: dict):
+    """The plain data the host sent for the test code (base64 marshal: evalplus's inputs and
+    expected outputs), or None. Host-made, like the job's compiled code."""
+    data = job.get("plan_data")
+    if not isinstance(data, str) or not data:
+        return None
+    try:
+        return marshal.loads(base64.b64decode(data))
+    except (ValueError, EOFError, TypeError):
+        return None
+
+
 class Proxy:
     """Stands in for one of the program's callables in the test code."""
 
@@ -104,6 +116,7 @@ def build_namespace(h) -> dict:
     # program defines it (MBPP's guessed entry point for `assert int(f(x)) == 1` is `int`).
     if entry and (entry not in BUILTIN_NAMES or entry in defined):
         ns[entry] = ns["__rrtf_entry__"]
+    ns["__rrtf_data__"] = trusted_data(h.job)
     ns["__rrtf_case__"] = lambda i, timeout_s=None: Case(h, i, timeout_s)
     ns["__rrtf_setup__"] = lambda: Setup(h)
     return ns

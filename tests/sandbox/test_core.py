@@ -16,8 +16,9 @@ from sandbox.isolation import IsolationError, Limits, detect_isolation, require_
 from sandbox.languages import PlanError
 from sandbox.languages.python import build_plan
 from sandbox.verdicts import Tally, make_verdict
+from sandbox.worker.plaindata import JSON_MARK, literal
 from sandbox.worker.plaindata import encode as to_text
-from sandbox.worker.plaindata import literal
+from sandbox.worker.plaindata import encode_wire as to_wire
 from sandbox.worker.stdio import normalize_output
 
 ADD_TEST = "def check(candidate):\n    assert candidate(1, 2) == 3\n    assert candidate(2, 2) == 4\n    assert candidate(-1, 1) == 0\n"
@@ -145,6 +146,33 @@ def test_literal_nan_and_container_subclasses():
 def test_literal_rejects_everything_else(text):
     with pytest.raises(ValueError):
         literal(text)
+
+
+WIRE_VALUES = [  # (value, travels as JSON)
+    (0, True), (-3, True), (2 ** 100, True), (10 ** 5000, False), (1.5, True), (-0.0, True), (float("inf"), True),
+    ("it's \u00e9\ud800", True), (True, True), (None, True), ([], True), ([1, [2.5, "x"], {"k": [None]}], True),
+    ({1: 2}, False), ((1,), False), ([(1, 2)], False), ({"a": {1}}, False), (b"x", False), (1 + 2j, False), (Counter("ab"), False),
+]
+
+
+@pytest.mark.parametrize(("value", "as_json"), WIRE_VALUES, ids=range(len(WIRE_VALUES)))
+def test_wire_text_round_trips_exactly_json_or_literal(value, as_json):
+    text = to_wire(value)
+    back = literal(text)
+    assert back == value and type(back) is type(value)
+    assert text.startswith(JSON_MARK) == as_json, text[:40]
+    if isinstance(value, float):
+        assert math.copysign(1, back) == math.copysign(1, value)
+
+
+def test_wire_text_nan():
+    assert math.isnan(literal(to_wire(float("nan")))) and to_wire(float("nan")).startswith(JSON_MARK)
+
+
+@pytest.mark.parametrize("text", ["[1,", "1" * 5000, "[" * 100000 + "]" * 100000, "0." + "1" * 5000, '{"a": x}', "'single'"])
+def test_wire_json_rejects_malformed_or_costly_text(text):
+    with pytest.raises(ValueError):
+        literal(JSON_MARK + text)
 
 
 def test_output_normalisation_ignores_trailing_whitespace_only():

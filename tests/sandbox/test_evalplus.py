@@ -65,3 +65,23 @@ def test_a_large_job_queued_behind_one_with_many_reports_does_not_stall_the_work
     assert time.monotonic() - start < 40
     assert not verdicts[0].passed and "lost" not in verdicts[0].reason, verdicts[0].reason
     assert verdicts[1].passed, verdicts[1].reason
+
+
+def test_expected_values_marshal_cannot_carry_travel_as_literals(sandbox):
+    """The inputs and expected outputs normally travel as marshalled data; a Counter (or a type
+    object) cannot, and then they are written into the test code as literals: same verdicts."""
+    from sandbox.evalplus import evalplus_plan
+    from sandbox.isolation import require_isolation
+
+    counts = Problem.from_record({"task_id": "Mbpp/9001", "prompt": "import collections\n", "entry_point": "tally",
+                                  "canonical_solution": "def tally(xs, kind):\n    return collections.Counter(xs), kind\n",
+                                  "base_input": [[[1, 1, 2], "int"]], "plus_input": [[[3], "str"], [[], "x"]]})
+    plain = dataclasses.replace(counts, task_id="Mbpp/9002", canonical_solution="def tally(xs, kind):\n    return sorted(xs), kind\n")
+    assert evalplus_plan(counts, require_isolation(None, False))[3] == ""  # literals in the code
+    assert evalplus_plan(plain, require_isolation(None, False))[3] != ""  # marshalled data
+    wrong = "def tally(xs, kind):\n    return collections.Counter(xs + [0]), kind\n"
+    right, bad, plain_right = sorted(sandbox.check_many([(counts, counts.canonical_solution, 0), (counts, wrong, 1),
+                                                         (plain, plain.canonical_solution, 2)]), key=lambda v: v.sample_index)
+    assert right.passed and right.total_tests == 3, right.reason
+    assert not bad.passed and "wrong output" in bad.tests[0].error
+    assert plain_right.passed and plain_right.total_tests == 3, plain_right.reason
