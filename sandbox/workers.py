@@ -21,6 +21,7 @@ from pathlib import Path
 from sandbox import seccomp
 from sandbox.config import SandboxConfig
 from sandbox.isolation import bwrap_argv, drop_privileges_argv, python_executable, stop_server, unshare_prefix
+from sandbox.packages import SITE, make_site_dir, site_binds
 from sandbox.verdicts import Tally
 from sandbox.worker.protocol import JOB_LIMIT, REPORT_LIMIT, FrameReader, ProtocolError, encode
 
@@ -62,15 +63,18 @@ class Worker:
         if self.isolation == "bwrap":
             fd = seccomp.filter_fd()
             # The work area belongs to root inside (0711): candidates write only in their own tmpfs.
+            packages = site_binds()
             prefix = bwrap_argv(tmpfs_mb=self.config.work_tmpfs_mb, caps=WORKER_CAPS, bind_python=True,
-                                work_perms="0711", bind_to={str(PACKAGE): f"{IN_SANDBOX}/worker"},
+                                work_perms="0711", bind_to={str(PACKAGE): f"{IN_SANDBOX}/worker", **packages},
                                 empty_dirs=[EMPTY_DIR], seccomp_fd=fd)
+            opts += ["--site", SITE] if packages else []
             return prefix + py + [BOOT.format(root=IN_SANDBOX), "--workroot", "/work", "--empty", EMPTY_DIR] + opts, (
                 [fd] if fd is not None else [])
         self.host_dir = tempfile.mkdtemp(prefix="rrtf-worker-")
         os.chmod(self.host_dir, 0o711)
         empty = os.path.join(self.host_dir, "empty")
         os.mkdir(empty, 0o555)
+        opts += ["--site", make_site_dir(self.host_dir)]
         prefix = unshare_prefix() if self.isolation == "unshare" else []
         boot = BOOT.format(root=str(PACKAGE.parent))
         return prefix + py + [boot, "--workroot", self.host_dir, "--empty", empty, "--weak"] + opts, []

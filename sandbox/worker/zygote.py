@@ -21,6 +21,7 @@ import os
 import socket
 import sys
 
+from . import candidate
 from .jobs import HARNESS_GID, Jobs, uid_change_makes_undumpable
 from .protocol import send_frame
 from .spawner import spawner_main
@@ -53,12 +54,12 @@ class _Quitter:
 
 def _options(argv: list[str]) -> dict:
     opts = {"workroot": "/work", "empty": "/rrtf/empty", "tmpfs_mb": 256, "jobs_per_harness": 1, "debug": False,
-            "weak": False}
+            "weak": False, "site": ""}
     it = iter(argv)
     for arg in it:
         if arg in ("--debug", "--weak"):
             opts[arg[2:]] = True
-        elif arg in ("--workroot", "--empty", "--tmpfs-mb", "--jobs-per-harness"):
+        elif arg in ("--workroot", "--empty", "--tmpfs-mb", "--jobs-per-harness", "--site"):
             value = next(it)
             opts[arg[2:].replace("-", "_")] = int(value) if arg in ("--tmpfs-mb", "--jobs-per-harness") else value
     return opts
@@ -98,6 +99,7 @@ def main(argv: list[str] | None = None) -> None:
         os.close(host_in)
         os.close(host_out)
         ours.close()
+        candidate.SITE = opts["site"]  # allow-listed packages (sandbox/packages.py): candidates only
         _preimport(CANDIDATE_PREIMPORT + (CANDIDATE_PREIMPORT_WEAK if opts["weak"] else ()))
         gc.collect()
         gc.freeze()  # candidates are forks of the spawner: the same reasoning as for harnesses below

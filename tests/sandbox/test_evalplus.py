@@ -85,3 +85,22 @@ def test_expected_values_marshal_cannot_carry_travel_as_literals(sandbox):
     assert right.passed and right.total_tests == 3, right.reason
     assert not bad.passed and "wrong output" in bad.tests[0].error
     assert plain_right.passed and plain_right.total_tests == 3, plain_right.reason
+
+
+def test_large_string_outputs_are_compared_by_digest(sandbox):
+    """Expected outputs over 256 KiB travel as a digest (HumanEval/15 returns 7 MB strings); the
+    ground truth measures a printable string's wire length without writing it out."""
+    from sandbox.evalplus_truth import ground_truth
+    from sandbox.isolation import require_isolation
+    from sandbox.worker.plaindata import encode_wire
+
+    body = "def spaced(n, q):\n    return q.join(str(i) for i in range(n))\n"
+    problem = Problem.from_record({"task_id": "T/digest", "prompt": "", "entry_point": "spaced", "canonical_solution": body,
+                                   "base_input": [[100000, ' "\\ '], [3, " "]], "plus_input": []})
+    truth = ground_truth(problem, require_isolation(None, False))
+    big = " ".join(str(i) for i in range(100000)).replace(" ", ' "\\ ')
+    assert truth.base[0][0] == "digest" and truth.base[0][2] == len(encode_wire(big)) and truth.base[1] == encode_wire("0 1 2")
+    off_by_one = body.replace("range(n)", "range(n) if i != 99998")
+    right, wrong = sorted(sandbox.check_many([(problem, body, 0), (problem, off_by_one, 1)]), key=lambda v: v.sample_index)
+    assert right.passed and right.total_tests == 2, right.reason
+    assert not wrong.passed and "wrong output" in wrong.tests[0].error, wrong.tests[0]

@@ -40,6 +40,35 @@ def test_huge_integers_inside_containers_cross_in_linear_time(sandbox):
     assert v.passed, (v.status, v.reason)
 
 
+def test_allow_listed_packages_are_importable_by_the_program_only(sandbox):
+    """LeetCodeDataset's solutions use sortedcontainers (its evaluation environment has it): bound
+    read-only for candidate processes; the harness, which runs the test code, cannot import it."""
+    problem = Problem(task_id="t/sorted", prompt="", entry_point="median_stream", test=(
+        "def check(candidate):\n    assert candidate([5, 1, 4, 2]) == [5, 3.0, 4, 3.0]\n"))
+    code = ("from sortedcontainers import SortedList\n"
+            "def median_stream(xs):\n    s, out = SortedList(), []\n    for x in xs:\n        s.add(x)\n"
+            "        n = len(s)\n        out.append(s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2)\n    return out\n")
+    v = sandbox.check(problem, code)
+    assert v.passed, (v.status, v.reason)
+    harness_imports = Problem(task_id="t/harness-import", prompt="", entry_point="f", test=(
+        "def check(candidate):\n    import sortedcontainers\n    assert candidate() == sortedcontainers.SortedList([1])[0]\n"))
+    v = sandbox.check(harness_imports, "import sortedcontainers\ndef f():\n    return 1\n")
+    assert not v.passed and "sortedcontainers" in v.reason, v.reason
+
+
+def test_programs_defining_dataclasses_run_as_scripts_do(sandbox):
+    """@dataclass looks the class's module up in sys.modules; the program's globals were a bare dict
+    (three LeetCodeDataset answers failed at import). Function mode and stdin/stdout mode."""
+    program = ("from dataclasses import dataclass\n@dataclass(frozen=True)\nclass P:\n    x: int\n    y: int = 2\n"
+               "def total(x):\n    return P(x).x + P(x).y\n")
+    problem = Problem(task_id="t/dc", prompt="", entry_point="total", test="def check(candidate):\n    assert candidate(1) == 3\n")
+    v = sandbox.check(problem, program)
+    assert v.passed, (v.status, v.reason)
+    stdio = Problem.from_record({"task_id": "t/dc-io", "prompt": "", "io_cases": [{"input": "4\n", "output": "6\n"}]})
+    v = sandbox.check(stdio, program + "print(total(int(input())))\n")
+    assert v.passed, (v.status, v.reason)
+
+
 def test_arguments_mutated_in_place_are_seen_by_the_test(sandbox):
     problem = Problem(task_id="t/sort", prompt="", entry_point="sort_in_place", test_list=[
         "xs = [3, 1, 2]\nsort_in_place(xs)\nassert xs == [1, 2, 3]",
