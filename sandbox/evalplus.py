@@ -165,6 +165,8 @@ def _rrtf_evalplus_batch(__calls, __limits):
                 __sg.setitimer(__sg.ITIMER_REAL, 0)
                 __out.append(["error", (type(__e).__name__ + ": " + str(__e))[:300]])
                 break
+            if {not_none!r} and type(__r) is not bool:  # evalplus compares only None-ness (a re.Match is not data)
+                __r = __r is not None
             __out.append(["ok", __r])
     finally:
         __sg.setitimer(__sg.ITIMER_REAL, 0)
@@ -177,7 +179,8 @@ BATCH_OUTPUT_CHARS = 4 << 20  # on its first input costs one input's limit; expe
 
 def batch_helper(problem: Problem) -> str:
     """What the candidate's program gets appended (sandbox/languages/python.py)."""
-    return BATCH_SOURCE.format(entry=problem.entry_point)
+    not_none = dataset_kind(problem) == "mbpp" and problem.entry_point in MBPP_OUTPUT_NOT_NONE_TASKS
+    return BATCH_SOURCE.format(entry=problem.entry_point, not_none=not_none)
 
 
 def _batches(items: list) -> list[list]:
@@ -194,14 +197,14 @@ def _batches(items: list) -> list[list]:
 
 
 # The cases, driven by the plan's data (below): one batch call per chunk, one case per input.
+# No builtin is named: the program's functions shadow them here (MBPP/126's entry point is `sum`).
 CASES_SOURCE = """
 for __atol, __chunks in __DATA:
     __state['atol'] = __atol  # evalplus checks each part with the record's atol
-    for __calls, __cases in __chunks:
-        __limits = [__c[2] for __c in __cases]
+    for __calls, __limits, __cases in __chunks:
         __got = None
-        for __k, (__case, __exp, __limit) in enumerate(__cases):
-            with __rrtf_case__(__case, sum(__limits) if __k == 0 else __limit):
+        for __case, __k, __exp, __budget in __cases:
+            with __rrtf_case__(__case, __budget):
                 if __k == 0:
                     __got = __batch(__calls, __limits)
                 __check(__got, __k, __calls[__k], __exp)
@@ -255,11 +258,11 @@ def plan_source(problem: Problem, truth: GroundTruth) -> tuple[str, list[str], f
             items.append((i, inp, exp, size, limit))
         chunks = []
         for chunk in _batches(items):
-            cases = []
-            for i, _, exp, _, limit in chunk:
-                cases.append([len(names), exp, limit])
+            cases, limits = [], [c[4] for c in chunk]
+            for k, (i, _, exp, _, limit) in enumerate(chunk):  # the first case waits for the whole batch
+                cases.append([len(names), k, exp, sum(limits) if k == 0 else limit])
                 names.append(f"{part}[{i}]")
-            chunks.append([[inp for _, inp, _, _, _ in chunk], cases])
+            chunks.append([[inp for _, inp, _, _, _ in chunk], limits, cases])
         parts.append([float(problem.atol), chunks])
     try:
         data = base64.b64encode(marshal.dumps(parts)).decode()

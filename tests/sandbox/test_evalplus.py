@@ -104,3 +104,19 @@ def test_large_string_outputs_are_compared_by_digest(sandbox):
     right, wrong = sorted(sandbox.check_many([(problem, body, 0), (problem, off_by_one, 1)]), key=lambda v: v.sample_index)
     assert right.passed and right.total_tests == 2, right.reason
     assert not wrong.passed and "wrong output" in wrong.tests[0].error, wrong.tests[0]
+
+
+def test_mbpp_plus_oracles_and_builtin_named_entry_points(sandbox):
+    """MBPP+'s "not None" tasks return a re.Match (not plain data: only its None-ness is compared, as
+    evalplus does), and Mbpp/126's entry point `sum` shadows the builtin in the test namespace."""
+    records = iter_jsonl(DATA_DIR / "evalplus" / "MbppPlus.jsonl.gz")
+    problems = {rec["task_id"]: Problem.from_record(rec, where=where) for where, rec in records
+                if rec["task_id"] in ("Mbpp/126", "Mbpp/737")}
+    match, named_sum = problems["Mbpp/737"], problems["Mbpp/126"]
+    jobs = [(match, match.canonical_solution, 0), (match, match.canonical_solution.replace("return re.search", "return not re.search"), 1),
+            (named_sum, named_sum.canonical_solution, 2), (named_sum, "def sum(a, b):\n    return a + b\n", 3)]
+    right, wrong, sum_right, sum_wrong = sorted(sandbox.check_many(jobs), key=lambda v: v.sample_index)
+    assert right.passed and right.total_tests > 100, (right.reason, right.tests[:1])
+    assert not wrong.passed and "wrong output" in wrong.tests[0].error
+    assert sum_right.passed, (sum_right.reason, sum_right.tests[:1])
+    assert not sum_wrong.passed
