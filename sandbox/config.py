@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sandbox.isolation import Limits
+from sandbox.supervise import Limits
 
 
 def _opt(default, help: str):

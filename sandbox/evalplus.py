@@ -254,7 +254,10 @@ def plan_source(problem: Problem, truth: GroundTruth) -> tuple[str, list[str], f
                     continue  # its output cannot cross the plain-data bound: not a test here (docs/evaluation.md)
                 size, exp = int(exp[2]), ["__rrtf_digest__", exp[1]]
             else:
-                size, exp = len(exp), literal(exp)
+                try:  # the one place a ground-truth text is parsed, whether just computed or from the cache
+                    size, exp = len(exp), literal(exp)
+                except ValueError:
+                    raise GroundTruthError(f"{problem.task_id}: the expected output of {part}[{i}] is not plain data") from None
             items.append((i, inp, exp, size, limit))
         chunks = []
         for chunk in _batches(items):

@@ -2,8 +2,9 @@
 
 Computed *in the sandbox* and cached on disk per problem (`ground_truth`). The canonical solution is
 dataset code: it defines what is right, so it is trusted with its own outputs, but it still runs
-isolated (no network, no host files, an unprivileged uid, 8 GiB, 10 minutes) and its outputs are
-checked to be plain-data literals before they become part of any test code.
+isolated (no network, no host files, an unprivileged uid, 8 GiB, 10 minutes), and its outputs, just
+computed or read from the cache, are parsed as plain data by the plan (sandbox/evalplus.py) before
+any test uses them.
 
 One warm truth server per pool thread (`_TruthServer`): an isolated interpreter that forks a fresh
 child per problem, so each problem starts from a clean state at the price of a fork (~1 ms) instead
@@ -17,16 +18,17 @@ import hashlib
 import json
 import os
 import select
-import struct
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sandbox.isolation import Limits, python_executable, reap_uid, start_isolated, stop_server
+from sandbox.isolation import python_executable
 from sandbox.records import Problem
+from sandbox.supervise import Limits, reap_uid, start_isolated, stop_server
 from sandbox.toolcache import cache_root
-from sandbox.worker.plaindata import literal
+from sandbox.worker.protocol import FrameReader, ProtocolError
+from sandbox.worker.protocol import encode as encode_frame
 from sandbox.workers import IN_SANDBOX, PACKAGE
 
 GROUND_TRUTH_TIMEOUT_S = 600.0  # per problem
@@ -35,7 +37,6 @@ REPLY_LIMIT = 256 << 20  # bytes of one problem's outputs (large ones travel as 
 DIGEST_OVER = 256 << 10  # expected outputs whose literal text is longer travel as a digest
 MBPP_OUTPUT_NOT_NONE_TASKS = ("check_str", "text_match_three", "text_starta_endb")
 CACHE_VERSION = "3"
-HEADER = struct.Struct(">I")
 
 # The text a large expected output is compared by (its digest): exact for str, int and containers of
 # them (hex for ints: linear, where decimal is quadratic).
@@ -52,25 +53,13 @@ def canon(v):
 # canonical solution on every input and the server forwards its reply (outputs as plain-data literal
 # text) on the original stdout. Everything the canonical solution prints goes to /dev/null.
 SERVER_SCRIPT = """
-import copy, hashlib, json, os, struct, sys, time
+import copy, hashlib, json, os, sys, time
 sys.path.append({root!r})
 from worker.plaindata import MAX_TEXT
 from worker.plaindata import encode_wire as encode
-sys.set_int_max_str_digits(0)
-HEADER = struct.Struct(">I")
+from worker.protocol import HEADER, read_exact, write_all
+sys.set_int_max_str_digits(0)  # the inputs are the dataset's: any integer
 {canon}
-def read_exact(n):
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = os.read(0, min(n - len(buf), 1 << 20))
-        if not chunk:
-            return None
-        buf += chunk
-    return bytes(buf)
-def write_all(fd, data):
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
 def truth(spec):
     if spec["mbpp"]:  # MBPP+'s tuples, sets and complex numbers from their JSON form
         exec(spec["deserialize"], globals())
@@ -115,10 +104,10 @@ null = os.open(os.devnull, os.O_WRONLY)
 os.dup2(null, 1)
 sys.stdout = open(os.devnull, "w")
 while True:
-    head = read_exact(HEADER.size)
+    head = read_exact(0, HEADER.size)
     if head is None:
         break
-    spec = json.loads(read_exact(HEADER.unpack(head)[0]))
+    spec = json.loads(read_exact(0, HEADER.unpack(head)[0]))
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -242,11 +231,9 @@ def _compute(problem: Problem, isolation: str) -> GroundTruth:
             raise GroundTruthError(f"{problem.task_id}: the canonical solution did not run on the inputs: "
                                    f"{str(data['error'])[:300]}")
         truth = GroundTruth(base=data["base"], base_time=data["base_time"], plus=data["plus"], plus_time=data["plus_time"])
-        for value in truth.base + truth.plus:  # plain data only: it becomes part of the test code
-            if isinstance(value, str):
-                literal(value)
-            elif not (value == ["too_large"] or (len(value) == 3 and value[0] == "digest" and str(value[1]).isalnum()
-                                                 and type(value[2]) is int)):
+        for value in truth.base + truth.plus:  # text (parsed as plain data by the plan), a digest or too_large
+            if not (isinstance(value, str) or value == ["too_large"] or (
+                    len(value) == 3 and value[0] == "digest" and str(value[1]).isalnum() and type(value[2]) is int)):
                 raise ValueError("not an expected output")
     except _ServerLost as exc:
         server.stop()
@@ -287,33 +274,24 @@ class _TruthServer:
 
     def ask(self, spec: dict, deadline: float) -> dict:
         """Send one spec, wait for its reply until `deadline`; `_ServerLost` for anything but a reply."""
-        data = json.dumps(spec).encode()
         try:
-            self.proc.stdin.write(HEADER.pack(len(data)) + data)
+            self.proc.stdin.write(encode_frame(spec, REPLY_LIMIT))
             self.proc.stdin.flush()
         except (OSError, ValueError) as exc:
             raise _ServerLost(f"the truth server is gone ({type(exc).__name__})") from None
-        head = self._read(HEADER.size, deadline)
-        (n,) = HEADER.unpack(head)
-        if n > REPLY_LIMIT:
-            raise _ServerLost(f"a reply of {n:,} bytes (limit {REPLY_LIMIT:,})")
+        reader, fd = FrameReader(self.proc.stdout.fileno(), REPLY_LIMIT), self.proc.stdout.fileno()
         try:
-            return json.loads(self._read(n, deadline))
-        except (ValueError, RecursionError) as exc:
-            raise _ServerLost(f"a garbled reply ({type(exc).__name__})") from None
-
-    def _read(self, n: int, deadline: float) -> bytes:
-        fd, buf = self.proc.stdout.fileno(), bytearray()
-        while len(buf) < n:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise _ServerLost(f"timeout ({GROUND_TRUTH_TIMEOUT_S:.0f} s)")
-            if select.select([fd], [], [], remaining)[0]:
-                chunk = os.read(fd, min(n - len(buf), 1 << 20))
-                if not chunk:
+            while (reply := reader.pop()) is None:
+                if reader.eof:
                     raise _ServerLost("the truth server exited")
-                buf += chunk
-        return bytes(buf)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise _ServerLost(f"timeout ({GROUND_TRUTH_TIMEOUT_S:.0f} s)")
+                if select.select([fd], [], [], remaining)[0]:
+                    reader.feed()
+        except ProtocolError as exc:
+            raise _ServerLost(str(exc)) from None
+        return reply
 
     def stop(self) -> None:
         if self.proc is not None:

@@ -20,8 +20,9 @@ from pathlib import Path
 
 from sandbox import seccomp
 from sandbox.config import SandboxConfig
-from sandbox.isolation import bwrap_argv, drop_privileges_argv, python_executable, stop_server, unshare_prefix
+from sandbox.isolation import bwrap_argv, drop_privileges_argv, python_executable, unshare_prefix
 from sandbox.packages import SITE, make_site_dir, site_binds
+from sandbox.supervise import stop_server
 from sandbox.verdicts import Tally
 from sandbox.worker.protocol import JOB_LIMIT, REPORT_LIMIT, FrameReader, ProtocolError, encode
 

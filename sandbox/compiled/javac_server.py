@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sandbox import isolation, seccomp
+from sandbox import isolation, seccomp, supervise
 from sandbox.toolcache import build_once
 
 SERVER_CLASS = "RrtfJavac"
@@ -149,12 +149,12 @@ class JavacServer:
         argv = isolation.bwrap_argv(tmpfs_mb=16, extra_ro_binds=[str(self.classes_dir)], seccomp_fd=fd)
         argv += isolation.drop_privileges_argv(uid)
         argv += [_java_bin(), *JVM_FLAGS, f"-Xmx{SERVER_HEAP_MB}m", "-cp", str(self.classes_dir), SERVER_CLASS]
-        limits = isolation.Limits(timeout_s=0, cpu_s=24 * 3600, memory_mb=None, nproc=256, fsize_mb=1, nofile=256)
+        limits = supervise.Limits(timeout_s=0, cpu_s=24 * 3600, memory_mb=None, nproc=256, fsize_mb=1, nofile=256)
         try:
             self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                          env={"PATH": isolation.SANDBOX_PATH, "LANG": "C.UTF-8"}, start_new_session=True,
                                          pass_fds=[fd] if fd is not None else [],
-                                         preexec_fn=lambda: isolation.set_rlimits(limits))
+                                         preexec_fn=lambda: supervise.set_rlimits(limits))
         finally:
             if fd is not None:
                 os.close(fd)
@@ -162,7 +162,7 @@ class JavacServer:
 
     def close(self) -> None:
         if self.proc is not None:
-            isolation.stop_server(self.proc)
+            supervise.stop_server(self.proc)
             self.proc = None
 
     def compile(self, sources: dict[str, str], timeout_s: float) -> CompileResult:

@@ -16,8 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sandbox.config import SandboxConfig
-from sandbox.isolation import Limits, python_executable, require_isolation, run_isolated
+from sandbox.isolation import python_executable, require_isolation
 from sandbox.records import Problem, Verdict
+from sandbox.supervise import Limits, run_isolated
 from sandbox.verdicts import INPUT_TOO_LARGE, OUTPUT_LIMIT, Tally, make_verdict, refused
 from sandbox.worker.protocol import HEADER, JOB_LIMIT, ProtocolError, decode
 from sandbox.workers import IN_SANDBOX, PACKAGE

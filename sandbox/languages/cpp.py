@@ -33,9 +33,9 @@ from sandbox.compiled.clike import code_matches, match_bracket, split_statements
 from sandbox.compiled.run import Build, Settings
 from sandbox.compiled.run import judge as compiled_judge
 from sandbox.config import SandboxConfig
-from sandbox.isolation import Limits, run_isolated
 from sandbox.languages import PlanError
 from sandbox.records import Problem, Verdict
+from sandbox.supervise import Limits, run_isolated
 from sandbox.toolcache import build_once
 
 NAME = "cpp"

@@ -69,7 +69,7 @@ def send_frame(fd: int, obj: dict, limit: int = JOB_LIMIT) -> None:
     write_all(fd, encode(obj, limit))
 
 
-def _read_exact(fd: int, n: int) -> bytes | None:
+def read_exact(fd: int, n: int) -> bytes | None:
     buf = bytearray()
     while len(buf) < n:
         chunk = os.read(fd, min(n - len(buf), 1 << 20))
@@ -81,13 +81,13 @@ def _read_exact(fd: int, n: int) -> bytes | None:
 
 def recv_frame(fd: int, limit: int = JOB_LIMIT) -> dict | None:
     """Blocking read of one frame; None at a clean EOF. ProtocolError if oversized or garbled."""
-    head = _read_exact(fd, HEADER.size)
+    head = read_exact(fd, HEADER.size)
     if head is None:
         return None
     (n,) = HEADER.unpack(head)
     if n > limit:
         raise ProtocolError(f"message of {n:,} bytes announced, limit {limit:,}")
-    data = _read_exact(fd, n)
+    data = read_exact(fd, n)
     if data is None:
         raise ProtocolError("stream ended inside a message")
     return decode(data)

@@ -12,9 +12,10 @@ from rrtf.datasets.humaneval import load_humaneval
 from rrtf.datasets.humanevalpack import load_humanevalpack
 from rrtf.datasets.mbpp import load_mbpp
 from sandbox import Problem, Sandbox, SandboxConfig, Status
-from sandbox.isolation import IsolationError, Limits, detect_isolation, require_isolation, run_isolated
+from sandbox.isolation import IsolationError, detect_isolation, require_isolation
 from sandbox.languages import PlanError
 from sandbox.languages.python import build_plan
+from sandbox.supervise import Limits, run_isolated
 from sandbox.verdicts import Tally, make_verdict
 from sandbox.worker.plaindata import JSON_MARK, literal
 from sandbox.worker.plaindata import encode as to_text

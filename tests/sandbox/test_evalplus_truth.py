@@ -5,6 +5,7 @@ interpreter's state costs only its own problem."""
 from __future__ import annotations
 
 import copy
+import json
 import threading
 
 import pytest
@@ -103,3 +104,16 @@ def test_threads_wanting_the_same_problem_compute_it_once(monkeypatch):
     for t in threads:
         t.join()
     assert calls == ["T/slow"] and len(results) == 3 and all(r is results[0] for r in results)
+
+
+def test_a_cached_expected_output_that_is_not_plain_data_is_refused():
+    """The cache is read back as text; the plan parses every text as plain data, never as code."""
+    from sandbox.evalplus import evalplus_plan
+
+    problem = synthetic("T/poisoned", "    return x\n", [[1], [2]])
+    truth = ground_truth(problem, isolation())
+    truth_mod._MEMORY.clear()
+    path = truth_mod.cache_root() / "evalplus" / f"{truth_mod.cache_key(problem)}.json"
+    path.write_text(json.dumps({**truth.__dict__, "base": [truth.base[0], "__import__('os').getcwd()"]}))
+    with pytest.raises(GroundTruthError, match=r"T/poisoned.*base\[1\]"):
+        evalplus_plan(problem, isolation())
