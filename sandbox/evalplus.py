@@ -197,7 +197,6 @@ def _batches(items: list) -> list[list]:
 
 
 # The cases, driven by the plan's data (below): one batch call per chunk, one case per input.
-# No builtin is named: the program's functions shadow them here (MBPP/126's entry point is `sum`).
 CASES_SOURCE = """
 for __atol, __chunks in __DATA:
     __state['atol'] = __atol  # evalplus checks each part with the record's atol
@@ -218,7 +217,11 @@ def plan_source(problem: Problem, truth: GroundTruth) -> tuple[str, list[str], f
     ~30 ms per problem (5.4 s for HumanEval+), marshal ~0.3 ms. Data marshal cannot hold (type
     objects, Counters: a few MBPP+ problems) is written into the code as literals instead."""
     kind, entry = dataset_kind(problem), problem.entry_point
-    lines = [CANON_SOURCE, COMPARE_SOURCE, "inf, nan = float('inf'), float('nan')",
+    # The program's entry point may shadow a builtin in the test namespace (Mbpp/126's is `sum`); this
+    # code calls the program only through `_rrtf_evalplus_batch`, so its own names are the builtins.
+    lines = ["import builtins as __bi",
+             "__bi.globals().update({k: v for k, v in __bi.vars(__bi).items() if not k.startswith('_')})",
+             CANON_SOURCE, COMPARE_SOURCE, "inf, nan = float('inf'), float('nan')",
              "from collections import Counter, OrderedDict, deque",
              "import copy as __copy",
              f"__SET_EQ, __NOT_NONE = {MBPP_OUTPUT_SET_EQ_TASKS!r}, {MBPP_OUTPUT_NOT_NONE_TASKS!r}",

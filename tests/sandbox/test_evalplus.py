@@ -120,3 +120,15 @@ def test_mbpp_plus_oracles_and_builtin_named_entry_points(sandbox):
     assert not wrong.passed and "wrong output" in wrong.tests[0].error
     assert sum_right.passed, (sum_right.reason, sum_right.tests[:1])
     assert not sum_wrong.passed
+
+
+def test_an_entry_point_named_like_a_builtin_the_comparison_uses(sandbox):
+    """Float outputs are compared with abs() (evalplus's allclose); an entry point named `abs`
+    shadows the builtin in the test namespace, and must not change how outputs are compared."""
+    problem = Problem.from_record({"task_id": "Mbpp/9004", "prompt": "", "entry_point": "abs",
+                                   "canonical_solution": "def abs(x):\n    return x if x > 0 else -x\n",
+                                   "base_input": [[-1.5], [2.25]], "plus_input": [[-0.1]]})
+    right, wrong = sorted(sandbox.check_many([(problem, problem.canonical_solution, 0),
+                                              (problem, "def abs(x):\n    return x\n", 1)]), key=lambda v: v.sample_index)
+    assert right.passed and right.total_tests == 3, (right.reason, right.tests[:1])
+    assert not wrong.passed and "wrong output" in wrong.tests[0].error
