@@ -24,9 +24,9 @@ from sandbox.config import SandboxConfig
 from sandbox.errors import RecordError
 from sandbox.evalplus import base_passed
 from sandbox.isolation import IsolationError
-from sandbox.languages import PlanError
+from sandbox.languages import NAMES, PlanError
 from sandbox.records import Problem
-from sandbox.registry import language
+from sandbox.registry import debian_packages, language, tools
 from sandbox.store import JsonlStore, iter_jsonl, require
 
 
@@ -111,7 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--samples", required=True, help='samples JSONL: {"task_id", "completion" | "solution"} per line')
     check.add_argument("--out", required=True, help="verdicts JSONL (appended to; reruns resume)")
     check.add_argument("--quiet", action="store_true", help="no progress bar")
-    selftest = sub.add_parser("selftest", help="probe the isolation in force on this machine")
+    selftest = sub.add_parser("selftest", help="probe the isolation in force on this machine, and judge a right and a wrong "
+                                                "answer in every language (exit 1 naming what is missing)")
+    selftest.add_argument("--languages", nargs="*", choices=NAMES, default=None,
+                          help="only these languages' judging checks (default: every registered language)")
+    packages = sub.add_parser("packages", help="the Debian packages the sandbox needs (bubblewrap and every language's "
+                                               "toolchain), one a line: what scripts/setup.sh installs")
+    packages.add_argument("--tools", action="store_true", help="instead: each executable the sandbox runs and its path here")
     for p in (check, selftest):
         _add_config_args(p)
     return parser
@@ -136,13 +142,16 @@ def _add_config_args(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "packages":
+        print("\n".join(f"{tool}\t{path or '-'}" for tool, path in tools().items()) if args.tools else "\n".join(debian_packages()))
+        return 0
     config = SandboxConfig(**{f.name: getattr(args, f.name) for f in fields(SandboxConfig)})
     try:
         if args.command == "check":
             return cmd_check(args, config)
         from sandbox.selftest import run_selftest
 
-        return run_selftest(config)
+        return run_selftest(config, languages=None if args.languages is None else tuple(args.languages))
     except (RecordError, IsolationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -77,7 +77,11 @@ def bwrap_argv(*, work_dir: str = "/work", tmpfs_mb: int = 256, extra_ro_binds: 
             argv += ["--symlink", os.readlink(d), d]
         elif os.path.isdir(d):
             argv += ["--ro-bind", d, d]
-    made: set[str] = set()
+    # The private tmpfs mounts come before any bind: a later mount hides what lies below it, and a cache
+    # under /tmp (RRTF_CACHE=/tmp/...) holds the toolchains' prebuilt parts the programs must see.
+    argv += ["--perms", "0755", "--size", str(64 << 20), "--tmpfs", "/tmp",
+             "--perms", work_perms, "--size", str(tmpfs_mb << 20), "--tmpfs", work_dir]
+    made: set[str] = {"/tmp", work_dir}
 
     def parents(path: str) -> list[str]:
         # bwrap creates missing parents of a mount point 0700, which would lock the unprivileged
@@ -103,9 +107,7 @@ def bwrap_argv(*, work_dir: str = "/work", tmpfs_mb: int = 256, extra_ro_binds: 
         argv += parents(dest) + ["--ro-bind", src, dest]
     for path in empty_dirs:
         argv += parents(path) + ["--perms", "0555", "--dir", path]
-    argv += ["--proc", "/proc", "--dev", "/dev",
-             "--perms", "0755", "--size", str(64 << 20), "--tmpfs", "/tmp",
-             "--perms", work_perms, "--size", str(tmpfs_mb << 20), "--tmpfs", work_dir]
+    argv += ["--proc", "/proc", "--dev", "/dev"]
     for d in dirs:
         argv += ["--perms", "1777", "--dir", d]
     for dest, fd in (files or {}).items():

@@ -18,6 +18,7 @@ import time
 
 from sandbox.config import SandboxConfig
 from sandbox.isolation import STRENGTH, detect_isolation
+from sandbox.languages import NAMES
 from sandbox.pool import Sandbox
 from sandbox.records import Problem, Status, Verdict
 from sandbox.selftest_probes import (
@@ -47,7 +48,34 @@ def _line(ok: bool, name: str, detail: str, expect: str) -> str:
     return f"{'PASS' if ok else 'FAIL'}  {name}{shown}"
 
 
-def run_selftest(config: SandboxConfig, out=sys.stdout) -> int:
+def language_checks(sb: Sandbox, names: tuple[str, ...], out) -> int:
+    """Each language judges its module's SELFTEST problem: the right answer passes, the wrong one fails
+    on its tests (not on a missing toolchain). A language that cannot judge here is a failure naming
+    the Debian packages it needs, so a machine that cannot judge Rust never passes the selftest."""
+    from sandbox.compiled.toolchain import MISSING
+    from sandbox.registry import language
+
+    failures = 0
+    for name in names:
+        module = language(name)
+        problem = Problem.from_record(dict(module.SELFTEST))
+        right, wrong = sb.check_many([(problem, problem.canonical_solution, 0), (problem, problem.buggy_solution, 1)])
+        if right.sample_index:
+            right, wrong = wrong, right
+        cannot = next((v.reason for v in (right, wrong) if v.reason.startswith(MISSING) or v.status == Status.COMPILE_ERROR), "")
+        ok = right.passed and not wrong.passed and not cannot
+        failures += not ok
+        if ok:
+            print(f"PASS  {name}: a right answer passes, a wrong one fails", file=out)
+            continue
+        why = cannot or f"right answer: {right.status.label} {right.reason[:100]}; wrong answer: {wrong.status.label}"
+        packages = ", ".join(module.DEBIAN_PACKAGES) or "none"
+        print(f"FAIL  {name}: cannot judge here ({why[:300]}); it needs the Debian package(s) {packages} "
+              f"(bash scripts/setup.sh installs them)", file=out)
+    return failures
+
+
+def run_selftest(config: SandboxConfig, out=sys.stdout, languages: tuple[str, ...] | None = None) -> int:
     detected = detect_isolation()
     print(f"isolation available on this machine: {detected} ({STRENGTH[detected]})", file=out)
     os.environ[SECRET_VAR] = "should-not-leak"
@@ -76,6 +104,7 @@ def run_selftest(config: SandboxConfig, out=sys.stdout) -> int:
                     ok, detail = _judge(verdicts[i], expect)
                     failures += not ok
                     print(_line(ok, name, detail, expect), file=out)
+            failures += language_checks(sb, languages if languages is not None else NAMES, out)
             # The pool survives all of the above and still judges correctly.
             good = Problem(task_id="selftest/sanity", prompt="", entry_point="add",
                            test="def check(candidate):\n    assert candidate(2, 3) == 5\n")

@@ -13,8 +13,8 @@ from pathlib import Path
 def cache_root() -> Path:
     """The project's one cache directory (rrtf.paths re-exports it): RRTF_CACHE, else /var/cache/rrtf
     as root (a home directory is usually 0700, and the sandbox's unprivileged uid must read what is
-    bound from here), else $XDG_CACHE_HOME/rrtf. Not under /tmp or /work: the sandbox mounts fresh
-    file systems there, hiding anything below them."""
+    bound from here), else $XDG_CACHE_HOME/rrtf. Anywhere, /tmp included: the sandbox mounts its own
+    /tmp and work dir before it binds these read-only (tests/test_fresh_machine.py)."""
     if os.environ.get("RRTF_CACHE"):
         return Path(os.environ["RRTF_CACHE"])
     if os.geteuid() == 0:

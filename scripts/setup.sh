@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Set up a fresh machine: a virtualenv with a CPU torch (no CUDA wheels), the project, and bubblewrap
-# for the sandbox's strong isolation. Usage: bash scripts/setup.sh [dev]
+# Set up a fresh machine: a virtualenv with a CPU torch (no CUDA wheels), the project, and the sandbox's
+# Debian packages (bubblewrap and the languages' toolchains). Usage: bash scripts/setup.sh [dev]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extra=""
@@ -13,22 +13,18 @@ quiet() { "$@" 2> >(grep -v "is ignored" >&2); }
 .venv/bin/python -c "import torch" 2>/dev/null || quiet .venv/bin/pip install -q torch==2.13.0
 quiet .venv/bin/pip install -q -e ".${extra}"
 .venv/bin/python -c "import rrtf, sandbox, transformers, trl, peft"
-if ! command -v bwrap >/dev/null; then
-  echo "installing bubblewrap (the sandbox's strong isolation)"
-  (apt-get install -y -qq bubblewrap || (apt-get update -qq && apt-get install -y -qq bubblewrap)) >/dev/null
-fi
-# Toolchains of the sandbox's compiled languages (HumanEvalPack Go, Rust, JavaScript), from Debian:
-# installed only where missing, so a machine that has them pays one dpkg query.
-toolchains=(golang-go golang-github-stretchr-testify-dev rustc cargo librust-rand-dev librust-regex-dev librust-md5-dev nodejs)
+# The sandbox's Debian packages -- bubblewrap (strong isolation) and the toolchain of every language module
+# (sandbox/languages/*.py DEBIAN_PACKAGES) -- installed only where missing, so a machine that has them pays
+# one dpkg query. `python -m sandbox selftest` then proves each language judges (a right and a wrong answer).
+read -r -a wanted <<< "$(.venv/bin/python -m sandbox packages | tr '\n' ' ')"
 missing=()
-for pkg in "${toolchains[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+for pkg in "${wanted[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" && continue
+  [ "$pkg" = nodejs ] && command -v node >/dev/null && continue  # node from another source (nodesource, nvm) counts
+  missing+=("$pkg")
 done
-# nodejs from another source (nodesource, nvm) counts as present
-if [ ${#missing[@]} -gt 0 ] && command -v node >/dev/null; then missing=("${missing[@]/nodejs}"); fi
-read -r -a missing <<< "${missing[*]}"
 if [ ${#missing[@]} -gt 0 ]; then
-  echo "installing ${missing[*]} (the sandbox's Go, Rust and JavaScript toolchains)"
+  echo "installing ${missing[*]} (the sandbox's isolation and language toolchains, from Debian)"
   (apt-get install -y -qq --no-install-recommends "${missing[@]}" \
     || (apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}")) >/dev/null
 fi

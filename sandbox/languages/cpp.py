@@ -40,6 +40,11 @@ from sandbox.toolcache import build_once
 
 NAME = "cpp"
 RUNS_IN = "isolated"
+DEBIAN_PACKAGES = ("g++", "binutils")  # g++ and its linkers (ld.gold when present)
+TOOLS = ("g++", "ld.gold")  # executables it runs (names: found on the sandbox PATH)
+SELFTEST = {"task_id": "selftest/cpp", "language": "cpp", "entry_point": "add", "prompt": "#include<stdio.h>\nint add(int x,int y){\n",
+            "canonical_solution": "    return x+y;\n}\n", "buggy_solution": "    return x-y;\n}\n",
+            "test": "#undef NDEBUG\n#include<assert.h>\nint main(){\n    assert (add(2, 3) == 5);\n    assert (add(7, 5) == 12);\n}\n"}
 MAIN_RE = re.compile(r"\bint\s+main\s*\([^)]*\)\s*\{")
 ASSERT_RE = re.compile(r"\s*assert\s*\(")
 HAS_ASSERT_RE = re.compile(r"\bassert\s*\(")

@@ -33,8 +33,14 @@ from sandbox.toolcache import build_once
 NAME = "go"
 RUNS_IN = "isolated"
 GO = "/usr/bin/go"
+TOOLS = (GO,)  # executables it runs
 GOCODE = "/usr/share/gocode"
 PACKAGES = {GO: "golang-go", f"{GOCODE}/src/github.com/stretchr/testify/assert": "golang-github-stretchr-testify-dev"}
+DEBIAN_PACKAGES = tuple(PACKAGES.values())
+SELFTEST = {"task_id": "selftest/go", "language": "go", "entry_point": "Add", "prompt": "\nfunc Add(x int, y int) int {\n",
+            "canonical_solution": "    return x + y\n}\n", "buggy_solution": "    return x - y\n}\n",
+            "test_setup": 'package main\n\nimport (\n    "testing"\n    "github.com/stretchr/testify/assert"\n)\n',
+            "test": "func TestAdd(t *testing.T) {\n    assert := assert.New(t)\n    assert.Equal(5, Add(2, 3))\n    assert.Equal(12, Add(7, 5))\n}\n"}
 TEST_FN_RE = re.compile(r"func\s+(Test\w*)\s*\(\s*t\s+\*\s*testing\s*\.\s*T\s*\)\s*\{")
 ASSERT_RE = re.compile(r"\bassert\s*\.\s*(?!New\b)\w+\s*\(")
 IMPORT_RE = re.compile(r"import\s*(\([^)]*\)|\"[^\"]*\")", re.S)

@@ -21,6 +21,12 @@ from sandbox.records import IOCase, Problem
 
 NAME = "python"
 RUNS_IN = "worker"
+DEBIAN_PACKAGES: tuple[str, ...] = ()  # the host's own interpreter; isolation is bubblewrap (sandbox-wide)
+TOOLS: tuple[str, ...] = ()  # the host interpreter runs the harness and candidates
+# The selftest's proof that this language judges here: a right and a wrong answer (written for this project).
+SELFTEST = {"task_id": "selftest/python", "language": "python", "entry_point": "add", "prompt": "def add(x, y):\n",
+            "canonical_solution": "    return x + y\n", "buggy_solution": "    return x - y\n",
+            "test": "def check(candidate):\n    assert candidate(2, 3) == 5\n    assert candidate(7, 5) == 12\n"}
 
 CASE, SETUP, ENTRY = "__rrtf_case__", "__rrtf_setup__", "__rrtf_entry__"
 

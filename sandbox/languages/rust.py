@@ -51,8 +51,18 @@ from sandbox.toolcache import build_once
 NAME = "rust"
 RUNS_IN = "isolated"
 RUSTC, CARGO = "/usr/bin/rustc", "/usr/bin/cargo"
+TOOLS = (RUSTC, CARGO, "nm")  # executables it runs
 REGISTRY = "/usr/share/cargo/registry"
 CRATES = {"rand": "0.8", "regex": "1", "md5": "0.7"}  # what HumanEvalPack's prompts `use`
+# regex without its default "perf" features: those pull aho-corasick and memchr, which Debian ships only
+# as recommended packages (absent after --no-install-recommends); the tests need no regex speed.
+CRATE_FEATURES = {"regex": 'default-features = false, features = ["std", "unicode"]'}
+DEBIAN_PACKAGES = ("rustc", "cargo", "binutils", *(f"librust-{c}-dev" for c in CRATES))  # binutils: nm
+SELFTEST = {"task_id": "selftest/rust", "language": "rust", "entry_point": "add",  # uses the crates: they must build
+            "prompt": "fn main(){}\n\nuse rand::Rng;\nuse regex::Regex;\nuse md5;\n\nfn add(x:i32, y:i32) -> i32{\n",
+            "canonical_solution": "    return x + y;\n}\n", "buggy_solution": "    return x - y;\n}\n",
+            "test": "\n#[cfg(test)]\nmod tests {\n    use super::*;\n\n    #[test]\n    fn test_add() {\n"
+                    "        assert!(add(2, 3) == 5);\n        assert!(add(7, 5) == 12);\n    }\n\n}\n"}
 EDITION = "2021"
 PROGRAM_NPROC = 32
 REFUSED = re.compile(r"\b(no_mangle|export_name|link_section|link_name|global_asm|asm)\b")
@@ -150,6 +160,9 @@ def toolchain_error() -> str:
     return missing
 
 
+BUILD_ERRORS: list[str] = []  # why the one-time build of the crates failed, for the verdict
+
+
 @functools.cache
 def dependencies() -> tuple[Path, dict[str, str]] | None:
     """(dir of the prebuilt rlibs, {crate: rlib file name}) built once per machine, or None."""
@@ -158,12 +171,13 @@ def dependencies() -> tuple[Path, dict[str, str]] | None:
     except (OSError, subprocess.SubprocessError):
         return None
     crates = [os.path.basename(d) for d in sorted(os.listdir(REGISTRY))] if os.path.isdir(REGISTRY) else []
-    key = hashlib.sha256(f"{version}|{EDITION}|{CRATES}|{crates}".encode()).hexdigest()[:16]
+    key = hashlib.sha256(f"{version}|{EDITION}|{CRATES}|{CRATE_FEATURES}|{crates}".encode()).hexdigest()[:16]
 
     def build(tmp: Path) -> bool:
         (tmp / "src").mkdir()
         (tmp / "src" / "lib.rs").write_text("".join(f"pub use {c};\n" for c in CRATES))
-        deps = "".join(f'{c} = "{v}"\n' for c, v in CRATES.items())
+        deps = "".join(f'{c} = {{ version = "{v}", {CRATE_FEATURES[c]} }}\n' if c in CRATE_FEATURES else f'{c} = "{v}"\n'
+                       for c, v in CRATES.items())
         (tmp / "Cargo.toml").write_text(f'[package]\nname = "rrtf_deps"\nversion = "0.1.0"\nedition = "{EDITION}"\n'
                                         f"[dependencies]\n{deps}")
         (tmp / "home").mkdir()
@@ -172,11 +186,13 @@ def dependencies() -> tuple[Path, dict[str, str]] | None:
         env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp), "CARGO_HOME": str(tmp / "home"), "RUSTC": RUSTC,
                "CARGO_TARGET_DIR": str(tmp / "target")}
         try:
-            ok = subprocess.run([CARGO, "build", "--release", "--offline", "-j", "2"], cwd=tmp, env=env,
-                                capture_output=True, timeout=1800).returncode == 0
-        except (OSError, subprocess.SubprocessError):
+            done = subprocess.run([CARGO, "build", "--release", "--offline", "-j", "2"], cwd=tmp, env=env,
+                                  capture_output=True, text=True, errors="replace", timeout=1800)
+        except (OSError, subprocess.SubprocessError) as exc:
+            BUILD_ERRORS.append(str(exc))
             return False
-        if not ok:
+        if done.returncode != 0:  # kept for the verdict: cargo's own first error says which crate is missing
+            BUILD_ERRORS.append(next((ln.strip() for ln in done.stderr.splitlines() if ln.startswith("error")), done.stderr[-300:]))
             return False
         os.rename(tmp / "target" / "release" / "deps", tmp / "deps")
         files = {c: os.path.basename(p) for c in CRATES for p in glob.glob(str(tmp / "deps" / f"lib{c}-*.rlib"))}
@@ -230,8 +246,9 @@ def judge(problem: Problem, completion: str, sample_index: int, config: SandboxC
     missing = toolchain_error()
     deps = None if missing else dependencies()
     if missing or deps is None:
+        why = f" ({BUILD_ERRORS[-1][:200]})" if BUILD_ERRORS else ""
         return missing_verdict(problem.task_id, sample_index, names, missing or f"{MISSING}: the crates {', '.join(CRATES)} "
-                               f"could not be built from {REGISTRY}", config)
+                               f"could not be built from {REGISTRY}{why}", config)
     refused = REFUSED.search(mask(program))
     if refused:
         return missing_verdict(problem.task_id, sample_index, names, f"compile error: `{refused.group()}` is not allowed", config)
