@@ -14,7 +14,7 @@ import platform
 import time
 from pathlib import Path
 
-from rrtf.datasets.humanevalpack import load_humanevalpack
+from rrtf.datasets.humanevalpack import LANGUAGES, load_humanevalpack
 from sandbox import Sandbox, SandboxConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,7 +58,7 @@ def run(sandbox: Sandbox, language: str) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--languages", nargs="+", default=["python", "java", "cpp", "js", "go", "rust"])
+    ap.add_argument("--languages", nargs="+", default=list(LANGUAGES))
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", default=None, help="merge the results into this JSON file")
     args = ap.parse_args()

@@ -2,12 +2,14 @@
 parsed by TRL's TrlParser as rrtf's configs are."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
-# Settings that decide what a run produces; the rest (where it runs, how fast) may change on a rerun.
-_NOT_IDENTITY = {"output_dir", "concurrency", "timeout", "max_retries", "batch_size", "sandbox_workers", "progress",
-                 "num_threads", "max_failed_calls"}
+from rrtf.options import SANDBOX_PREFIX, SandboxOptions, identity_fields, identity_of
+
+# Settings that do not decide what a run produces (where it runs, how fast): they may change on a rerun.
+# Every other field is part of the run's identity, the sandbox's limits included (rrtf.options.SandboxOptions).
+_NOT_IDENTITY = {"output_dir", "concurrency", "timeout", "max_retries", "batch_size", "progress", "num_threads", "max_failed_calls"}
 
 
 @dataclass
@@ -26,7 +28,7 @@ class DecontamSettings:
 
 
 @dataclass
-class EvolConfig(DecontamSettings):
+class EvolConfig(DecontamSettings, SandboxOptions):
     seeds: str = field(default="rrtf:tiny-tasks:train", metadata={
         "help": "Seed instructions: Code Alpaca .json/.jsonl (instruction, input, output), a .jsonl of Problem records, a "
                 "datasets directory (save_to_disk), 'hf:NAME[:SPLIT]', or 'rrtf:DATASET[:SPLIT]'."})
@@ -66,7 +68,6 @@ class EvolConfig(DecontamSettings):
     max_failed_calls: int = field(default=8, metadata={"help": "Stop after this many failed calls in a row (finished work is kept)."})
     batch_size: int = field(default=16, metadata={"help": "Prompts per generate() call of a local model."})
     num_threads: int | None = field(default=None, metadata={"help": "torch threads for a local model (default: all cores)."})
-    sandbox_workers: int = field(default=2, metadata={"help": "Sandbox pool size of validation."})
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -89,9 +90,11 @@ class EvolConfig(DecontamSettings):
             raise ValueError(f"teachers: each teacher once, got {self.teachers}")
 
     def identity(self, templates_tag: str) -> dict[str, Any]:
-        out = {k: v for k, v in asdict(self).items() if k not in _NOT_IDENTITY}
-        out["templates"] = templates_tag
-        return out
+        return {**identity_of(self), "templates": templates_tag}
+
+
+EvolConfig.IDENTITY_FIELDS = (frozenset(f.name for f in fields(EvolConfig) if not f.name.startswith(SANDBOX_PREFIX)) - _NOT_IDENTITY
+                              | identity_fields(SandboxOptions))
 
 
 @dataclass

@@ -116,8 +116,4 @@ def load_templates(path: str | Path | None = None) -> Templates:
     )
 
 
-def file_digest(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-__all__ = ["DEFAULT_TEMPLATES", "METHODS", "Method", "Templates", "file_digest", "load_templates"]
+__all__ = ["DEFAULT_TEMPLATES", "METHODS", "Method", "Templates", "load_templates"]

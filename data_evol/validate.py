@@ -54,9 +54,9 @@ def validate_stage(pool: list[Instruction], answers: list[Answer], cfg, out: Pat
             else:
                 todo.append((task, p, by_task[task.id]))
         if todo:
-            from sandbox import Sandbox, SandboxConfig
+            from sandbox import Sandbox
 
-            with Sandbox(SandboxConfig(workers=cfg.sandbox_workers)) as sandbox, \
+            with Sandbox(cfg.sandbox_config()) as sandbox, \
                     tqdm(total=len(pool), initial=len(pool) - len(todo), desc="validate", unit="task", disable=not cfg.progress) as bar:
                 for start in range(0, len(todo), CHUNK):
                     chunk = todo[start: start + CHUNK]

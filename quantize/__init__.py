@@ -5,7 +5,8 @@
     python -m quantize bench --model outputs/rrtf-default --out outputs/quantize/bench.json
 
 - `quantize.ct2`: CTranslate2 export through its converter API (GPTBigCode multi-head fixed), cached
-  conversion for the `ct2` generation backend (`rrtf/backends/ct2.py`, `--backend ct2` in training).
+  conversion for the `ct2` generation backend (`quantize/ct2_backend.py`, a plug-in of rrtf's backend registry;
+  `--backend ct2` in training).
 - `quantize.gptq`: GPTQ through GPTQModel, calibrated on the project's problems, GPTQ v1 format.
 - `quantize.source`: what is exported -- checkpoints, adapters and runs, merged through the tuning hooks.
 - `quantize.bench` (+ builds, measure, report, shapes): the Table-4-style benchmark.

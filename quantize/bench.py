@@ -145,7 +145,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
                    "batch_sizes": cfg.batch_sizes, "repeats": cfg.repeats, "prompts": prompts, "dataset": dataset,
                    "max_problems": cfg.max_problems, "max_new_tokens": cfg.max_new_tokens, "prompt_template": cfg.prompt_template,
                    "samples_file": str(work / f"{build.dir_name}.{build.compute_type}.samples.jsonl"),
-                   "sandbox_workers": cfg.sandbox_workers}
+                   "sandbox": asdict(cfg.sandbox_config())}
             row = measure_in_subprocess(job, work / f"{build.dir_name}.job.json", cfg.threads)
             row = {"build": build.spec, "kind": build.kind, "label": build.label, "precision": _precision(build, device),
                    "weights_mb": round(weights_bytes(path) / 2**20, 1), "path": str(path), **row, "setup": setup,

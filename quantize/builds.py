@@ -53,7 +53,7 @@ def parse_build(spec: str) -> Build:
         quant, _, compute = (arg or "int8").partition("@")
         if quant not in CT2_QUANTIZATIONS:
             raise ValueError(f"build {spec!r}: CTranslate2 quantization must be one of {', '.join(CT2_QUANTIZATIONS)}")
-        from rrtf.backends.ct2 import COMPUTE_TYPES
+        from quantize.ct2_backend import COMPUTE_TYPES
 
         if compute and compute not in COMPUTE_TYPES:
             raise ValueError(f"build {spec!r}: unknown CTranslate2 compute type {compute!r}; known: {', '.join(COMPUTE_TYPES)}")
@@ -76,7 +76,7 @@ def default_builds(device: str) -> list[str]:
 def check_build_runs(build: Build, device: str) -> None:
     """A build this machine cannot run at all is refused before any export."""
     if build.kind == "ct2" and build.compute_type not in ("default", "auto"):
-        from rrtf.backends.ct2 import check_compute_type
+        from quantize.ct2_backend import check_compute_type
 
         check_compute_type(build.compute_type, device)
     if build.kind == "transformers" and device == "cpu" and build.precision == "float16":

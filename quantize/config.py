@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rrtf.options import SandboxOptions
+
 TARGETS = ("ct2", "gptq")
 
 
@@ -61,7 +63,7 @@ class ExportConfig(SourceOptions, GPTQOptions):
 
 
 @dataclass
-class BenchConfig(SourceOptions, GPTQOptions):
+class BenchConfig(SourceOptions, GPTQOptions, SandboxOptions):
     builds: list[str] | None = field(default=None, metadata={
         "help": "Builds side by side: transformers:DTYPE, ct2:QUANTIZATION[@COMPUTE_TYPE], gptq:BITS. Default on CPU: "
                 "transformers:float32 ct2:int8 ct2:int8_float32 gptq:8 gptq:4; on GPU: transformers:float16 ct2:int8_float16 "
@@ -82,7 +84,6 @@ class BenchConfig(SourceOptions, GPTQOptions):
     random_init: str | None = field(default=None, metadata={
         "help": "Benchmark a randomly initialised model of a named shape instead of --model (latency only): "
                 "starcoderbase-1b, starcoder-15b, tiny."})
-    sandbox_workers: int | None = field(default=None, metadata={"help": "Sandbox pool size for pass@1."})
     keep_builds: bool = field(default=True, metadata={
         "help": "Keep each export after it is measured (false: delete it once its row is written -- for models whose "
                 "builds do not all fit on the disk at once)."})

@@ -100,7 +100,7 @@ class Runner:
     def load(self) -> None:
         job = self.job
         if self.kind == "ct2":
-            from rrtf.backends.ct2 import CT2Backend
+            from quantize.ct2_backend import CT2Backend
 
             self.backend = CT2Backend(job["path"], tokenizer=self.tokenizer, device=self.device, compute_type=job["compute_type"],
                                       intra_threads=job["threads"], max_batch_size=max(64, max(job["batch_sizes"])))
@@ -187,8 +187,7 @@ def pass_at_1(runner: Runner, job: dict[str, Any]) -> dict[str, Any]:
     problems, strategies, unavailable = load_eval_datasets(cfg)
     if unavailable:  # e.g. a language the sandbox lacks: pass@1 of this build cannot be measured here
         raise ValueError(f"pass@1 dataset {job['dataset']}: {unavailable[job['dataset']]}")
-    workers = {"workers": job["sandbox_workers"]} if job.get("sandbox_workers") else {}
-    with Sandbox(SandboxConfig(**workers)) as sandbox:
+    with Sandbox(SandboxConfig(**job.get("sandbox", {}))) as sandbox:
         result = evaluate(problems, runner.backend, sandbox, cfg, strategies=strategies)
     first = next(iter(result.datasets.values()))
     return {"pass@1": round(100 * first.greedy_pass_at_1, 2), "pass@1_problems": first.num_problems}
@@ -201,7 +200,7 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
     import torch
     import transformers.models.gpt_bigcode.modeling_gpt_bigcode  # noqa: F401
 
-    import rrtf.backends.ct2  # noqa: F401
+    import quantize.ct2_backend  # noqa: F401
     import rrtf.backends.transformers_backend  # noqa: F401
 
     if job["kind"] == "gptq":  # GPTQModel's import alone takes ~0.2 GB; count it as its runtime, not its model

@@ -10,29 +10,15 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from rrtf.backends.openai_backend import EndpointError
 from sandbox.errors import RecordError
+from sandbox.isolation import IsolationError
 from sandbox.store import StoreError
 
 # What a user can cause and fix: bad records, values, paths, endpoints, a full disk, no isolation.
 INPUT_ERRORS: tuple[type[BaseException], ...] = (RecordError, ValueError, FileNotFoundError, NotADirectoryError,
-                                                 IsADirectoryError, PermissionError, ConnectionError, StoreError, TimeoutError)
-
-
-def input_errors() -> tuple[type[BaseException], ...]:
-    extra: list[type[BaseException]] = []
-    try:
-        from sandbox.isolation import IsolationError
-
-        extra.append(IsolationError)
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        from rrtf.backends.openai_backend import EndpointError
-
-        extra.append(EndpointError)
-    except ImportError:  # pragma: no cover
-        pass
-    return INPUT_ERRORS + tuple(extra)
+                                                 IsADirectoryError, PermissionError, ConnectionError, StoreError, TimeoutError,
+                                                 IsolationError, EndpointError)
 
 
 def run_cli(main: Callable[[list[str]], Any], argv: Sequence[str] | None = None, *, prog: str = "") -> int:
@@ -45,7 +31,7 @@ def run_cli(main: Callable[[list[str]], Any], argv: Sequence[str] | None = None,
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
-    except input_errors() as exc:
+    except INPUT_ERRORS as exc:
         if debug:
             traceback.print_exc()
         message = str(exc).strip() or type(exc).__name__

@@ -2,7 +2,11 @@
 
 It extends transformers' TrainingArguments the way TRL's own configs do, so every Trainer option
 (bf16, gradient_checkpointing, gradient_accumulation_steps, report_to, save_steps, ...) is available
-unchanged; the fields below are RRTF's own.
+unchanged, and is composed of the configs of the stages it runs, each knob defined once where it is
+used: SamplerConfig (rrtf.sampler: num_samples, temperatures, teachers, stop, ...), RankerConfig
+(rrtf.ranker) and SandboxOptions (rrtf.options: --sandbox_workers, --sandbox_timeout_s, ...). The
+fields below are the training run's own. A field marked identity=True is part of the run's identity
+(`run_identity`): a resumed run must match it.
 """
 from __future__ import annotations
 
@@ -14,62 +18,44 @@ from typing import Any
 import torch
 from transformers import TrainingArguments
 
+from rrtf.options import SandboxOptions, identity_of, knob
+from rrtf.ranker import RankerConfig
+from rrtf.sampler import SamplerConfig
+
 DEFAULT_OUTPUT_DIR = "outputs/rrtf-default"
 
 
 @dataclass
-class RRTFConfig(TrainingArguments):
+class RRTFConfig(SamplerConfig, RankerConfig, SandboxOptions, TrainingArguments):
+    IDENTITY_FIELDS = frozenset({"model_name_or_path", "tuning_method", "dataset", "dataset_split", "max_problems", "rank_loss",
+                                 "rank_weighted", "sft_weight"})  # and the composed configs' (rrtf.options.identity_of)
+
     # --- model -------------------------------------------------------------------------------
-    model_name_or_path: str | None = field(
-        default=None, metadata={"help": "Checkpoint to train. Default: the embedded tiny StarCoder (built and cached on first use)."}
-    )
+    model_name_or_path: str | None = knob(None, "Checkpoint to train. Default: the embedded tiny StarCoder (built and cached on "
+                                                "first use).")
     tokenizer_name_or_path: str | None = field(default=None, metadata={"help": "Default: the model's own tokenizer."})
-    tuning_method: str = field(default="full", metadata={"help": "Registered tuning method (rrtf.tuning): full, lora, ... "
-                                                                 "Its options are flags of their own (e.g. --lora_r)."})
+    tuning_method: str = knob("full", "Registered tuning method (rrtf.tuning): full, lora, ... Its options are flags of their "
+                                      "own (e.g. --lora_r); another method's flags are refused.")
     # The chosen method's options dataclass (rrtf.tuning); the CLI fills it from the method's flags.
     tuning_options: Any = field(default=None, init=False, repr=False)
 
     # --- data --------------------------------------------------------------------------------
-    dataset: str = field(
-        default="tiny-tasks",
-        metadata={"help": "tiny-tasks (embedded), mbpp, humaneval, or a JSONL file of Problem records."},
-    )
-    dataset_split: str | None = field(default=None, metadata={"help": "Split to train on. Default: the dataset's training split (rrtf.datasets)."})
-    max_problems: int | None = field(default=None, metadata={"help": "Use at most this many training problems."})
+    dataset: str = knob("tiny-tasks", "NAME[:SPLIT][:TASK] of a registered dataset (tiny-tasks, the embedded default; mbpp; "
+                                      "humanevalpack-go:fix; `python -m rrtf.evaluate --list`) or a JSONL file of Problem records; "
+                                      "its problems are asked as evaluation asks them.")
+    dataset_split: str | None = knob(None, "Split to train on. Default: the dataset's training split (rrtf.datasets).")
+    max_problems: int | None = knob(None, "Use at most this many training problems.")
 
-    # --- sampling ----------------------------------------------------------------------------
+    # --- sampling: the student's backend here; every other sampling knob is SamplerConfig's ------
     backend: str = field(default="transformers", metadata={
         "help": "The student's generation backend: transformers (the in-memory model), or a served one such as "
                 "openai:BASE_URL (the server is asked for the student's checkpoint by path each round)."})
-    num_samples: int = field(default=6, metadata={"help": "Student samples per prompt, per temperature."})
-    temperatures: list[float] = field(default_factory=lambda: [1.0], metadata={"help": "Sampling temperatures."})
-    max_new_tokens: int = 64
-    prompt_template: str | None = field(
-        default=None, metadata={"help": "Prompt template (see rrtf.prompting). Default: the Alpaca-style instruction template."}
-    )
-    teachers: list[str] = field(
-        default_factory=lambda: ["reference"],
-        metadata={
-            "help": "Teachers, highest priority first: 'reference' (the dataset's answer), "
-            "'transformers:PATH', 'openai:BASE_URL#MODEL' or 'openai-chat:BASE_URL#MODEL'."
-        },
-    )
-    prompts_per_call: int = field(default=8, metadata={"help": "Prompts per generate() call when sampling (bounds memory; "
-                                                                 "samples do not depend on it: seeds are per prompt and sample)."})
-    teacher_timeout: float = field(default=120.0, metadata={"help": "Seconds per request attempt to a served teacher."})
-    teacher_retries: int = field(default=3, metadata={"help": "Further attempts after a transient teacher failure."})
-    teacher_concurrency: int = field(default=8, metadata={"help": "Requests in flight to a served teacher."})
-    rounds: int = field(default=1, metadata={"help": "sample -> rank -> train rounds, each sampling from the improved student."})
-    sandbox_workers: int | None = field(default=None, metadata={"help": "Sandbox pool size. Default: CPU count."})
+    rounds: int = knob(1, "sample -> rank -> train rounds, each sampling from the improved student.")
 
     # --- ranking and loss --------------------------------------------------------------------
-    rank_loss: bool = field(default=True, metadata={"help": "False: SFT on teacher answers only (the RRTF-vs-SFT baseline)."})
-    rank_weighted: bool = field(default=True, metadata={"help": "Weight pairs by (r_i - r_j) (RRTF); False is RRHF's unweighted loss."})
-    sft_weight: float = field(default=1.0, metadata={"help": "lambda in L = L_rank + lambda * L_ft."})
-    drop_if_teacher_worse: bool = field(default=True, metadata={"help": "Drop prompts whose best teacher scores below a student."})
-    sft_on_failing_teacher: bool = field(
-        default=False, metadata={"help": "Use the best teacher answer as the SFT target even when it fails tests."}
-    )
+    rank_loss: bool = knob(True, "False: SFT on teacher answers only (the RRTF-vs-SFT baseline).")
+    rank_weighted: bool = knob(True, "Weight pairs by (r_i - r_j) (RRTF); False is RRHF's unweighted loss.")
+    sft_weight: float = knob(1.0, "lambda in L = L_rank + lambda * L_ft.")
     max_length: int = field(default=512, metadata={"help": "Max tokens of prompt + one response."})
     max_packed_length: int | None = field(
         default=None,
@@ -105,10 +91,6 @@ class RRTFConfig(TrainingArguments):
         default=None, metadata={"help": "bf16 mixed precision. Default (None): on where the GPU supports it, off elsewhere."}
     )
 
-    # Fields whose change makes an existing output dir's samples, verdicts or checkpoints stale.
-    IDENTITY_FIELDS = ("model_name_or_path", "dataset", "dataset_split", "max_problems", "num_samples", "temperatures",
-                       "max_new_tokens", "seed", "tuning_method", "rank_loss", "rank_weighted", "sft_weight")
-
     def run_identity(self) -> dict[str, Any]:
         """What a run's outputs depend on: a resumed run must match it. Teachers count by model and
         settings (not URL), the prompt template by its text, the student backend by kind."""
@@ -117,7 +99,7 @@ class RRTFConfig(TrainingArguments):
         from rrtf.prompts import template_id
         from rrtf.sampler import resolve_teachers
 
-        identity: dict[str, Any] = {k: getattr(self, k) for k in self.IDENTITY_FIELDS}
+        identity: dict[str, Any] = identity_of(self)  # the fields marked identity=True, here and in the composed configs
         identity["teachers"] = [t.identity() for t in resolve_teachers(self.teachers)]
         identity["prompt_template"] = template_id(self.prompt_template)
         identity["backend"] = self.backend.split(":")[0]
@@ -158,4 +140,22 @@ def parse_train_args(argv: list[str] | None = None) -> RRTFConfig:
     config, *options = TrlParser([RRTFConfig, *classes]).parse_args_and_config(args=argv)
     wanted = TUNING_METHODS.get(config.tuning_method).options_class
     config.tuning_options = next((o for o in options if type(o) is wanted), None)
+    refuse_other_methods_options(config.tuning_method, wanted, options)
     return config
+
+
+def refuse_other_methods_options(method: str, wanted: type | None, options: list[Any]) -> None:
+    """A flag of a tuning method that was not chosen is a mistake (a typo in --tuning_method, a copied
+    YAML): refused with one line rather than accepted and dropped."""
+    from dataclasses import fields
+
+    mine = {f.name for f in fields(wanted)} if wanted is not None else set()
+    for opts in options:
+        if type(opts) is wanted:
+            continue
+        default = type(opts)()
+        changed = [f.name for f in fields(opts) if f.name not in mine and getattr(opts, f.name) != getattr(default, f.name)]
+        if changed:
+            owner = type(opts).__name__
+            raise ValueError(f"--{changed[0]} is an option of {owner}, not of --tuning_method {method}; "
+                             "drop it or choose the method it belongs to")

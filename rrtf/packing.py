@@ -308,11 +308,6 @@ class MethodLayout:
         return self.inner.scores_from_logits(self.forward(model, self.inner.dense(batch)), batch)
 
 
-def candidate_scores(model, batch: dict[str, torch.Tensor], layout: str = "packed") -> torch.Tensor:
-    """p [G, N] for a batch made by RRTFCollator with the same layout (0 where candidate_mask is False)."""
-    return LAYOUTS[layout]().scores(model, batch)
-
-
 class RRTFCollator:
     """Turn a list of ranked groups (RankedGroup, its record dict, or EncodedGroup) into one batch.
 

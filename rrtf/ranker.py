@@ -1,7 +1,7 @@
-"""Ranker: judge every candidate in the sandbox, then turn each prompt's candidates into a RankedGroup.
+"""Ranker: turn each prompt's judged candidates (their verdicts come from rrtf.rollout.judge) into a RankedGroup.
 
     from rrtf.ranker import RankerConfig, rank_groups
-    verdicts = rrtf.judge.judge(problems, candidates, sandbox, "out/verdicts.jsonl")   # verdicts[i] judges candidates[i]
+    verdicts = rrtf.rollout.judge.judge(asked, candidates, sandbox, "out/verdicts.jsonl")   # verdicts[i] judges candidates[i]
     groups, stats = rank_groups(problems, candidates, verdicts, RankerConfig.from_config(rrtf_config))
 
 Rewards (PanGu-Coder2's four situations, RRHF's ranking loss on top):
@@ -19,7 +19,9 @@ tests passed is deliberately not used -- the paper ranks by the four situations 
 Dropped prompts (`RankStats.dropped`, reason -> task ids):
     "teacher_worse"  the best teacher's reward is below the best student's, i.e. a student reached a
                      better situation than every teacher (only with drop_if_teacher_worse, default on);
-    "no_signal"      nothing to learn: all rewards tie and there is no SFT target.
+    "no_signal"      nothing to learn: all rewards tie and there is no SFT target;
+    "not_judged"     no candidate could be judged (Status.NOT_JUDGED / NOT_RUN: a toolchain missing here,
+                     nothing generated). Such candidates are left out of every group, never ranked.
 A prompt with no teacher response at all (no teachers configured, or no reference answer) is kept
 if its students do not all tie: plain RRHF ranking among students.
 
@@ -29,15 +31,16 @@ priority, then lower index). If it does not pass all tests it is used only when
 its rank term still pushes the student's worse answers down. The paper uses the teacher's answer;
 its teachers' answers are nearly always right, and the dataset's reference answer always passes.
 
-Verdicts come from `rrtf.judge` (the sandbox, resumable); ranking itself is pure.
+Verdicts come from `rrtf.rollout.judge` (the sandbox, resumable); ranking itself is pure.
 """
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
+from rrtf.options import knob
 from rrtf.records import Candidate, RankedGroup
 from sandbox.records import Problem, Status, Verdict
 
@@ -52,15 +55,17 @@ def reward(status: Status, priority: int) -> float:
 
 @dataclass
 class RankerConfig:
-    drop_if_teacher_worse: bool = True
-    sft_on_failing_teacher: bool = False
+    """How candidates are ranked, defined here once (RRTFConfig is composed of this class)."""
+
+    IDENTITY_FIELDS = frozenset({"drop_if_teacher_worse", "sft_on_failing_teacher"})
+
+    drop_if_teacher_worse: bool = knob(True, "Drop prompts whose best teacher scores below a student.")
+    sft_on_failing_teacher: bool = knob(False, "Use the best teacher answer as the SFT target even when it fails tests.")
 
     @classmethod
     def from_config(cls, config, **overrides) -> RankerConfig:
-        kwargs: dict[str, Any] = {"drop_if_teacher_worse": config.drop_if_teacher_worse}
-        for name in ("sft_on_failing_teacher",):
-            if getattr(config, name, None) is not None:
-                kwargs[name] = getattr(config, name)
+        """The ranking knobs of an RRTFConfig (composed of this class: the same fields, copied by name)."""
+        kwargs: dict[str, Any] = {f.name: getattr(config, f.name) for f in fields(cls) if hasattr(config, f.name)}
         kwargs.update(overrides)
         return cls(**kwargs)
 
@@ -89,7 +94,7 @@ class RankStats:
             lines.append(f"  dropped {len(ids)} ({reason}): {', '.join(ids[:5])}{' ...' if len(ids) > 5 else ''}")
         for source, counts in sorted(self.statuses.items()):
             total = sum(counts.values()) or 1
-            parts = ", ".join(f"{s.label} {counts.get(s.label, 0)} ({counts.get(s.label, 0) / total:.0%})" for s in Status)
+            parts = ", ".join(f"{s.label} {counts.get(s.label, 0)} ({counts.get(s.label, 0) / total:.0%})" for s in Status if counts.get(s.label) or s.judged)
             lines.append(f"  {source}: {parts}")
         return "\n".join(lines)
 
@@ -107,7 +112,7 @@ def rank_groups(
 ) -> tuple[list[RankedGroup], RankStats]:
     """One RankedGroup per prompt with candidates, in the order of `problems`; and the statistics.
 
-    `candidates` must be of one round; `verdicts[i]` judges `candidates[i]` (rrtf.judge gives them so).
+    `candidates` must be of one round; `verdicts[i]` judges `candidates[i]` (rrtf.rollout.judge gives them so).
     """
     cfg = cfg or RankerConfig()
     if len(verdicts) != len(candidates):
@@ -136,11 +141,15 @@ def rank_groups(
         if not cands:
             continue
         stats.prompts += 1
-        statuses = []
         for cand in cands:
-            verdict = judged[(cand.task_id, cand.index)]
-            statuses.append(verdict.status)
-            status_counts[cand.source][verdict.status.label] += 1
+            status_counts[cand.source][judged[(cand.task_id, cand.index)].status.label] += 1
+        # A candidate that was not judged (no toolchain here, nothing generated) says nothing of its code:
+        # it is left out of the group, never ranked as the candidate's fault.
+        cands = [c for c in cands if judged[(c.task_id, c.index)].status.judged]
+        statuses = [judged[(c.task_id, c.index)].status for c in cands]
+        if not cands:
+            stats.dropped.setdefault("not_judged", []).append(problem.task_id)
+            continue
         prompts = {c.prompt for c in cands}
         if len(prompts) > 1:
             raise ValueError(f"ranker: candidates of {problem.task_id} were sampled from {len(prompts)} different prompts")

@@ -28,6 +28,10 @@ class Candidate:
     teacher_priority: int = 0  # 0 for the student; teachers > 0, higher ranks higher within a status
     temperature: float = 0.0
     round: int = 0
+    dataset: str = ""  # the dataset it was asked from (rrtf.rollout.AskedProblem): judged as that dataset asks
+    stage: str = ""  # the rollout stage that generated it ("student@1", a teacher's name, "greedy", "sampled")
+    first_response: str = ""  # two-step strategies (explain): the first answer (the description)
+    error: str = ""  # why nothing was generated (e.g. the prompt does not fit the model): not judged, not run
 
     @property
     def is_teacher(self) -> bool:

@@ -17,7 +17,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from sandbox.records import Status  # noqa: E402
 
 LOSS_KEYS = ("loss", "loss_rank", "loss_sft")
-STATUS_COLORS = {"compile_error": "#b2182b", "runtime_error": "#ef8a62", "partial": "#fddb7f", "passed": "#4dac26"}
+STATUS_COLORS = {"not_judged": "#bababa", "not_run": "#e0e0e0", "compile_error": "#b2182b", "runtime_error": "#ef8a62", "partial": "#fddb7f",
+                 "passed": "#4dac26"}
 
 
 def plot_losses(log_history: list[dict[str, Any]], path: Path) -> bool:

@@ -5,9 +5,10 @@
                    round=0, process_index=state.process_index, num_processes=state.num_processes)
 
 The student backend is usually the in-training model (`TransformersBackend(model=..., tokenizer=...)`).
-Prompts, stop strings and the code the sandbox runs come from the problem's prompt strategy
-(`rrtf.prompts`, shared with evaluation, so training samples and judges exactly as evaluation does).
-Chat teachers' responses are not cut at stop strings (their markdown would be).
+Problems come as asked (`rrtf.rollout.AskedProblem`: the dataset's own prompt strategy for its task) and
+each stage -- a teacher, the student at one temperature -- is one `rrtf.rollout.generate` stage, the loop
+evaluation uses too, so training samples and judges exactly as evaluation does. Chat teachers'
+responses are not cut at stop strings (their markdown would be).
 
 Teachers are backend spec strings (`rrtf.backends.parse_spec`), highest priority first:
   "reference"                    the dataset's canonical_solution (rrtf.backends.reference)
@@ -22,11 +23,10 @@ Layout of a prompt's group (Candidate.index, also the sandbox sample index): stu
 temperature by temperature (index = t * num_samples + j), then one response per teacher in listed
 order (index = len(temperatures) * num_samples + k). Teachers decode greedily (teacher_temperature).
 
-Seeds and resume: sample j of a prompt at a stage draws from `sample_seed(seed, key, j)` with
-key = "round|task_id|stage" -- per prompt and sample, never per batch or process -- so a run resumed
-after a kill anywhere, or sharded differently, produces the same candidates as an uninterrupted one.
-Each batch's candidates are appended in one write (sandbox.store); a rerun skips prompts whose
-candidates are all there. Teachers run before the student, so a bad teacher fails before the long part.
+Seeds and resume (rrtf.rollout.generate): sample j of a prompt at a stage draws from `sample_seed(seed,
+"round|task_id|stage", j)`, so a run resumed after a kill anywhere, or sharded differently, produces the
+same candidates as an uninterrupted one; a rerun skips prompts whose candidates are all there.
+Teachers run before the student, so a bad teacher fails before the long part.
 
 Data parallel (TRL PR #2824: processes must not sample the same candidates): process p takes
 problems p, p + W, ... and writes its own file `STEM.process{p}.jsonl` (no two processes append to one
@@ -36,34 +36,43 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
-from rrtf.backends import GenerationBackend, GenerationRequest, SamplingParams, build_backend, parse_spec
-from rrtf.prompts import strategy_for, trim_at_stop
+from rrtf.backends import GenerationBackend, build_backend, parse_spec
+from rrtf.options import knob
 from rrtf.records import Candidate
+from rrtf.rollout import AskedProblem, RolloutConfig, Stage, as_asked, candidate_key, generate
 from sandbox.records import Problem
 from sandbox.store import JsonlStore, read_store
 
 
 @dataclass
 class SamplerConfig:
-    num_samples: int = 6  # student samples per prompt, per temperature
-    temperatures: list[float] = field(default_factory=lambda: [1.0])
-    max_new_tokens: int = 96
-    teachers: list[str] = field(default_factory=lambda: ["reference"])  # highest priority first
-    seed: int = 42
-    prompt_template: str | None = None  # None: rrtf.prompts' default
-    teacher_temperature: float = 0.0
-    prompts_per_call: int = 8  # prompts per backend.generate call (the backend bounds its own memory)
-    stop: list[str] | None = None  # None: the problem's strategy's; [] : no stop strings
-    teacher_timeout: float = 120.0  # seconds per request attempt to a served teacher
-    teacher_retries: int = 3  # further attempts after a transient failure
-    teacher_concurrency: int = 8  # requests in flight to a served teacher
-    progress: bool = True
+    """How training samples: the student's and the teachers' knobs, defined here once (RRTFConfig is
+    composed of this class, so the same fields are flags of `python -m rrtf.train`)."""
+
+    IDENTITY_FIELDS = frozenset({"num_samples", "temperatures", "max_new_tokens", "seed", "teacher_temperature", "stop"})
+    # (teachers and prompt_template count too, by model and by text: RRTFConfig.run_identity)
+
+    num_samples: int = knob(6, "Student samples per prompt, per temperature.")
+    temperatures: list[float] = knob(default_factory=lambda: [1.0], help="Sampling temperatures of the student.")
+    max_new_tokens: int = knob(64, "Max tokens per response (student and teachers).")
+    teachers: list[str] = knob(default_factory=lambda: ["reference"], help=(
+        "Teachers, highest priority first: 'reference' (the dataset's answer), 'dataset:NAME' (teacher NAME's answer kept with "
+        "the problem), 'transformers:PATH', 'openai:BASE_URL#MODEL' or 'openai-chat:BASE_URL#MODEL'."))
+    seed: int = knob(42, "Seed of sampling, data order and training (each use derives its own stream).")
+    prompt_template: str | None = knob(None, "Prompt template name or text with '{instruction}' (rrtf.prompts.templates). "
+                                             "Default: the Alpaca-style instruction template.")
+    teacher_temperature: float = knob(0.0, "Temperature of the model teachers (0: greedy).")
+    prompts_per_call: int = knob(8, "Prompts per generate() call when sampling (bounds memory; samples do not depend on it: "
+                                    "seeds are per prompt and sample).")
+    stop: list[str] | None = knob(None, "Stop strings for every problem. Default: each problem's prompt strategy's.")
+    teacher_timeout: float = knob(120.0, "Seconds per request attempt to a served teacher (the whole request, headers to last byte).")
+    teacher_retries: int = knob(3, "Further attempts after a transient teacher failure.")
+    teacher_concurrency: int = knob(8, "Requests in flight to a served teacher.")
+    progress: bool = knob(True, "Progress bars while sampling (rrtf.train: off with --disable_tqdm).")
 
     def __post_init__(self) -> None:
         if self.num_samples < 0:
@@ -72,6 +81,9 @@ class SamplerConfig:
             raise ValueError("temperatures is empty: give at least one sampling temperature")
         if self.prompts_per_call < 1:
             raise ValueError(f"prompts_per_call must be >= 1, got {self.prompts_per_call}")
+        parent = getattr(super(), "__post_init__", None)  # cooperative: RRTFConfig's other bases check theirs
+        if parent is not None:
+            parent()
 
     @property
     def num_student(self) -> int:
@@ -79,13 +91,8 @@ class SamplerConfig:
 
     @classmethod
     def from_config(cls, config, **overrides) -> SamplerConfig:
-        """From an RRTFConfig (or any object with the same field names)."""
-        kwargs: dict[str, Any] = dict(num_samples=config.num_samples, temperatures=list(config.temperatures),
-                                      max_new_tokens=config.max_new_tokens, teachers=list(config.teachers), seed=config.seed)
-        for name in ("prompt_template", "teacher_temperature", "prompts_per_call", "stop", "teacher_timeout",
-                     "teacher_retries", "teacher_concurrency"):
-            if getattr(config, name, None) is not None:
-                kwargs[name] = getattr(config, name)
+        """The sampling knobs of an RRTFConfig (composed of this class: the same fields, copied by name)."""
+        kwargs: dict[str, Any] = {f.name: getattr(config, f.name) for f in fields(cls) if hasattr(config, f.name)}
         if getattr(config, "disable_tqdm", None):
             kwargs["progress"] = False
         kwargs.update(overrides)
@@ -129,13 +136,20 @@ class Teacher:
         # A problem without a reference answer gets no reference candidate (rather than an empty one).
         return not self.is_reference or bool(self.answer(problem).strip())
 
-    def build(self, problems: Sequence[Problem], prompts: dict[str, str], cfg: SamplerConfig,
-              on_wait=None) -> GenerationBackend:
+    def build(self, asked: Sequence[AskedProblem], cfg: SamplerConfig, on_wait=None) -> GenerationBackend:
         if self.instance is not None:
             return self.instance
         if self.is_reference:
-            # The bare canonical solution: it is the SFT target, in the form the student answers in.
-            answers = {prompts[p.task_id]: self.answer(p) for p in problems if self.applies_to(p)}
+            # The bare canonical solution: it is the SFT target, in the form the student answers in
+            # (two-step strategies: the strategy's own answers to both of its prompts).
+            answers = {}
+            for a in asked:
+                if not self.applies_to(a.problem):
+                    continue
+                if a.asks.two_step:
+                    answers.update(a.asks.reference_answers(a.problem, cfg.prompt_template))
+                else:
+                    answers[a.prompt(cfg.prompt_template)] = self.answer(a.problem)
             return build_backend("reference", answers=answers)
         options = dict(self.options)
         if self.backend == "openai":
@@ -174,22 +188,6 @@ def resolve_teachers(teachers: Sequence[Teacher | str]) -> list[Teacher]:
 # --------------------------------------------------------------------------------------------
 
 
-def prompt_for(problem: Problem, template: str | None = None) -> str:
-    """The exact text the model is conditioned on (Candidate.prompt)."""
-    return strategy_for(problem).prompt(problem, template)
-
-
-def stop_for(problem: Problem, cfg: SamplerConfig) -> list[str] | None:
-    if cfg.stop is not None:
-        return list(cfg.stop) or None
-    return strategy_for(problem).stop(problem)
-
-
-def code_of(problem: Problem, response: str) -> str:
-    """The completion the sandbox runs (the reference's canonical_solution goes through it too)."""
-    return strategy_for(problem).completion(problem, response)
-
-
 def shard(problems: Sequence[Problem], process_index: int, num_processes: int) -> list[Problem]:
     if num_processes < 1 or not 0 <= process_index < num_processes:
         raise ValueError(f"bad data-parallel layout: process {process_index} of {num_processes}")
@@ -199,10 +197,6 @@ def shard(problems: Sequence[Problem], process_index: int, num_processes: int) -
 def shard_path(out_path: str | os.PathLike, process_index: int, num_processes: int) -> Path:
     out_path = Path(out_path)
     return out_path if num_processes == 1 else out_path.with_name(f"{out_path.stem}.process{process_index}{out_path.suffix}")
-
-
-def candidate_key(rec: dict) -> tuple[int, str, int]:
-    return (int(rec.get("round", 0)), str(rec["task_id"]), int(rec["index"]))
 
 
 def read_candidates(out_path: str | os.PathLike, *, round: int | None = None) -> list[Candidate]:
@@ -220,97 +214,49 @@ def read_candidates(out_path: str | os.PathLike, *, round: int | None = None) ->
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass
-class _Stage:
-    name: str  # "student@T" or the teacher's name; part of every sample's seed key
-    backend: GenerationBackend | None
-    teacher: Teacher | None
-    priority: int
-    temperature: float
-    first_index: int
-    n: int
-
-
-def sample(problems: Sequence[Problem], student_backend: GenerationBackend | None, teachers: Sequence[Teacher | str],
+def sample(problems: Sequence[AskedProblem | Problem], student_backend: GenerationBackend | None, teachers: Sequence[Teacher | str],
            cfg: SamplerConfig, out_path: str | os.PathLike, round: int = 0, process_index: int = 0,
            num_processes: int = 1) -> list[Candidate]:
     """Sample this process's share of `problems`; return its candidates of this round (resumed ones too)."""
     if not problems:
         raise ValueError("sampler: no problems to sample (the dataset is empty, or max_problems filtered everything out)")
-    ids = [p.task_id for p in problems]
+    asked = as_asked(problems)
+    ids = [a.task_id for a in asked]
     if len(set(ids)) != len(ids):
         dupes = sorted({i for i in ids if ids.count(i) > 1})[:5]
         raise ValueError(f"sampler: duplicate task_ids {dupes}: candidates are keyed by task_id")
     if student_backend is None and cfg.num_samples:
         raise ValueError("sampler: num_samples > 0 but no student backend was given")
     teacher_list = resolve_teachers(teachers)
-    mine = shard(problems, process_index, num_processes)
-    prompts = {p.task_id: prompt_for(p, cfg.prompt_template) for p in mine}
-
-    stages: list[_Stage] = []
-    for k, teacher in enumerate(teacher_list):  # teachers first: a bad teacher fails before the long part
-        stages.append(_Stage(teacher.name, None, teacher, len(teacher_list) - k, cfg.teacher_temperature, cfg.num_student + k, 1))
-    for t, temp in enumerate(cfg.temperatures if cfg.num_samples else []):
-        stages.append(_Stage(f"student@{temp:g}", student_backend, None, 0, float(temp), t * cfg.num_samples, cfg.num_samples))
-
+    mine = shard(asked, process_index, num_processes)
+    rollout = RolloutConfig(max_new_tokens=cfg.max_new_tokens, seed=cfg.seed, prompt_template=cfg.prompt_template, stop=cfg.stop,
+                            batch_size=cfg.prompts_per_call, progress=cfg.progress)
     path = shard_path(out_path, process_index, num_processes)
+    where = f"(round {round}, process {process_index})"
     with JsonlStore(path, key=candidate_key, parse=Candidate.from_record) as out:
-        for stage in stages:
-            _run_stage(stage, mine, prompts, cfg, out, round=round, process_index=process_index)
-        records = [r for r in out.records if int(r.get("round", 0)) == round and r["task_id"] in prompts]
+        for k, teacher in enumerate(teacher_list):  # teachers first: a bad teacher fails before the long part
+            wanted = [a for a in mine if teacher.applies_to(a.problem)]
+            if not wanted or not _missing(wanted, teacher.name, cfg.num_student + k, 1, out, round):
+                continue
+            backend = teacher.build(wanted, cfg)
+            try:
+                stage = Stage(teacher.name, backend, 1, cfg.teacher_temperature, first_index=cfg.num_student + k, source=teacher.name,
+                              priority=len(teacher_list) - k, use_stop=teacher.use_stop, trim=teacher.use_stop and not teacher.is_reference)
+                generate(wanted, stage, rollout, out, scope=str(round), round=round, desc=f"sample {teacher.name} {where}")
+            finally:
+                if teacher.instance is None:
+                    backend.close()
+        for t, temp in enumerate(cfg.temperatures if cfg.num_samples else []):
+            stage = Stage(f"student@{temp:g}", student_backend, cfg.num_samples, float(temp), first_index=t * cfg.num_samples)
+            generate(mine, stage, rollout, out, scope=str(round), round=round, desc=f"sample {stage.name} {where}")
+        ids = set(ids) & {a.task_id for a in mine}
+        records = [r for r in out.records if int(r.get("round", 0)) == round and r["task_id"] in ids]
     return sorted((Candidate.from_record(r, where=str(path)) for r in records), key=lambda c: (c.task_id, c.index))
 
 
-def _run_stage(stage: _Stage, problems: list[Problem], prompts: dict[str, str], cfg: SamplerConfig, out: JsonlStore, *,
-               round: int, process_index: int) -> None:
-    teacher = stage.teacher
-    wanted = [p for p in problems if teacher is None or teacher.applies_to(p)]
-
-    def missing(p: Problem) -> bool:
-        return any((round, p.task_id, stage.first_index + j) not in out.done for j in range(stage.n))
-
-    todo = [p for p in wanted if missing(p)]
-    if not todo:
-        return
-    bar = tqdm(total=len(todo), desc=f"sample {stage.name} (round {round}, process {process_index})", unit="prompt",
-               disable=not cfg.progress)
-    backend, owned = stage.backend, False
-    if teacher is not None:
-        backend = teacher.build(wanted, prompts, cfg, on_wait=lambda msg: bar.set_postfix_str(msg[-80:]))
-        owned = teacher.instance is None
-    use_stop = teacher is None or teacher.use_stop
-    try:
-        for b in range(0, len(todo), cfg.prompts_per_call):
-            batch = todo[b: b + cfg.prompts_per_call]
-            stops = {tuple(stop_for(p, cfg) or ()) for p in batch} if use_stop else {()}
-            # The backend may stop early only where the batch agrees; each response is cut below anyway.
-            common = next(iter(stops)) if len(stops) == 1 else ()
-            params = SamplingParams(n=stage.n, temperature=stage.temperature, max_new_tokens=cfg.max_new_tokens,
-                                    stop=common, seed=cfg.seed)
-            requests = [GenerationRequest(prompt=prompts[p.task_id], key=f"{round}|{p.task_id}|{stage.name}") for p in batch]
-            outputs = backend.generate(requests, params)
-            records = []
-            for problem, texts in zip(batch, outputs):
-                stop = stop_for(problem, cfg) if use_stop and not (teacher and teacher.is_reference) else None
-                for j, text in enumerate(texts):
-                    index = stage.first_index + j
-                    if (round, problem.task_id, index) in out.done:
-                        continue
-                    response = text if stop is None else trim_at_stop(text, stop)
-                    records.append(Candidate(
-                        task_id=problem.task_id, index=index, source=teacher.name if teacher else "student",
-                        prompt=prompts[problem.task_id], response=response, code=code_of(problem, response),
-                        teacher_priority=stage.priority, temperature=stage.temperature, round=round,
-                    ).to_record())
-            out.write_many(records)  # one write per batch: a kill leaves whole prompts or a torn last line
-            bar.update(len(batch))
-    finally:
-        bar.close()
-        if owned:
-            backend.close()
+def _missing(asked: list[AskedProblem], stage: str, first: int, n: int, out: JsonlStore, round: int) -> bool:
+    return any((round, a.dataset, a.task_id, stage, first + j) not in out.done for a in asked for j in range(n))
 
 
-__all__ = [
-    "SamplerConfig", "Teacher", "candidate_key", "code_of", "parse_teacher_spec", "prompt_for", "read_candidates",
-    "resolve_teachers", "sample", "shard", "shard_path", "stop_for",
-]
+__all__ = ["SamplerConfig", "Teacher", "as_asked", "parse_teacher_spec", "read_candidates", "resolve_teachers", "sample", "shard",
+           "shard_path"]

@@ -29,6 +29,7 @@ from typing import Any
 
 from rrtf.config import RRTFConfig, parse_train_args
 from rrtf.records import RankedGroup
+from rrtf.rollout import AskedProblem
 from sandbox.records import Problem
 from sandbox.store import read_records, read_state, write_atomic, write_jsonl, write_state
 
@@ -44,17 +45,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 
-def load_training_problems(config: RRTFConfig) -> tuple[list[Problem], dict[str, list[Problem]]]:
-    """Training problems and the evaluation sets {name: problems} (rrtf.datasets)."""
+def load_training_problems(config: RRTFConfig) -> tuple[list[AskedProblem], dict[str, list[Problem]]]:
+    """Training problems as their dataset asks them (rrtf.rollout.ask: the strategy of the dataset's task,
+    as evaluation asks it) and the evaluation sets {name: problems} (rrtf.datasets)."""
     from rrtf.datasets import is_file_name, limit_problems, load_dataset, parse_name
+    from rrtf.rollout import ask
 
     spec = None if is_file_name(config.dataset) else parse_name(config.dataset)[0]
     split = config.dataset_split or (spec and (spec.train_split or spec.default_split)) or None
-    train = load_dataset(config.dataset, split=split).problems
+    problems = load_dataset(config.dataset, split=split).problems
     if config.max_problems is not None:
-        train = train[: config.max_problems]
-    if not train:
+        problems = problems[: config.max_problems]
+    if not problems:
         raise ValueError(f"dataset {config.dataset!r} (split {split!r}) has no problems to train on")
+    train = ask(config.dataset, problems)
+    if train[0].asks.two_step:
+        raise ValueError(f"dataset {config.dataset!r} asks in two steps ({train[0].strategy}: a description, then code from it); "
+                         "RRTF ranks answers to one prompt: train on another task of it (e.g. :synthesize or :fix)")
     eval_name = config.eval_dataset or (f"{spec.name}:{spec.eval_split}" if spec and spec.eval_split else None)
     names = list(dict.fromkeys(([eval_name] if eval_name else []) + list(config.eval_datasets)))
     for name in names:  # every name checked before anything is loaded: a typo fails at once
@@ -171,10 +178,10 @@ class Run:
             self.state.wait_for_everyone()
         return cls.for_student(checkpoint_dir=ckpt, tokenizer=tokenizer, arg=arg)
 
-    def sample_and_rank(self, r: int, student, problems: list[Problem], sandbox) -> tuple[list[RankedGroup], dict]:
-        from rrtf.judge import align as align_verdicts
-        from rrtf.judge import judge, read_verdicts
+    def sample_and_rank(self, r: int, student, problems: list[AskedProblem], sandbox) -> tuple[list[RankedGroup], dict]:
         from rrtf.ranker import RankerConfig, rank_groups
+        from rrtf.rollout.judge import align as align_verdicts
+        from rrtf.rollout.judge import judge, read_verdicts
         from rrtf.sampler import SamplerConfig, read_candidates, sample
 
         rd = self.path(f"round{r}")
@@ -189,7 +196,7 @@ class Run:
             if self.state.is_main_process:
                 candidates = read_candidates(rd / "candidates.jsonl", round=r)
                 verdicts = align_verdicts(candidates, read_verdicts(sorted(rd.glob("verdicts.process*.jsonl"))))
-                groups, rank_stats = rank_groups(problems, candidates, verdicts, RankerConfig.from_config(self.config))
+                groups, rank_stats = rank_groups([a.problem for a in problems], candidates, verdicts, RankerConfig.from_config(self.config))
                 print(rank_stats.summary())
                 write_jsonl(ranked_path, [g.to_record() for g in groups])
                 write_state(stats_path, rank_stats.to_record())  # written last: its presence means "ranked"
@@ -251,7 +258,7 @@ def run(config: RRTFConfig) -> dict[str, Any]:
     from rrtf.modeling import load_model, load_tokenizer
     from rrtf.report import write_report
     from rrtf.tuning import build_tuning_method
-    from sandbox import Sandbox, SandboxConfig
+    from sandbox import Sandbox
 
     start = time.time()
     method = build_tuning_method(config)
@@ -273,8 +280,7 @@ def run(config: RRTFConfig) -> dict[str, Any]:
               f"{runner.state.num_processes} process(es); output in {runner.out}"
               + (f"; rounds done: {done}" if done else ""))
 
-    workers = config.sandbox_workers
-    with Sandbox(SandboxConfig(**({"workers": workers} if workers else {}))) as sandbox:
+    with Sandbox(config.sandbox_config()) as sandbox:
         before_model = method.generation_model(model)
         if (done or not method.identity_at_init) and read_state(runner.path("eval_before.json")) is None:
             # "before" is the base model: not the resumed one, nor one the method changed before training

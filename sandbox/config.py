@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sandbox.supervise import Limits
+from sandbox.supervise import Limits, cpu_and_wall
 
 
 def _opt(default, help: str):
@@ -35,9 +35,11 @@ class SandboxConfig:
         return Limits(timeout_s=t, memory_mb=self.memory_mb, nproc=self.nproc, fsize_mb=self.fsize_mb,
                       nofile=self.nofile, output_limit_bytes=self.output_limit_bytes, tmpfs_mb=self.work_tmpfs_mb)
 
-    def rlimits(self) -> list[tuple[str, int]]:
-        """rlimits of a candidate process, by resource name (sent to the in-sandbox worker)."""
-        out = [("RLIMIT_CPU", int(self.program_timeout_s + 2)), ("RLIMIT_NPROC", self.nproc),
+    def rlimits(self, program_timeout_s: float | None = None) -> list[tuple[str, int]]:
+        """rlimits of a candidate process, by resource name (sent to the in-sandbox worker), for a program
+        budget of `program_timeout_s` (default: the configured one; its wall clock is the harness's deadline)."""
+        cpu_s, _ = cpu_and_wall(self.program_timeout_s if program_timeout_s is None else program_timeout_s)
+        out = [("RLIMIT_CPU", cpu_s), ("RLIMIT_NPROC", self.nproc),
                ("RLIMIT_FSIZE", self.fsize_mb << 20), ("RLIMIT_NOFILE", self.nofile), ("RLIMIT_CORE", 0)]
         if self.memory_mb is not None:
             out.append(("RLIMIT_AS", self.memory_mb << 20))

@@ -124,7 +124,7 @@ class Sandbox:
         problem, completion, index, out = item
         try:
             lang = language(problem.language)
-            if lang.RUNS_IN == "isolated":
+            if lang.LANGUAGE.runs_in == "isolated":
                 out.put(lang.judge(problem, completion, index, self.config))
                 return
             job, names = lang.prepare(problem, completion, self.config)

@@ -16,8 +16,11 @@ from sandbox.schema import build
 
 
 class Status(IntEnum):
-    """Ordered outcome of a candidate: the order is what RRTF ranks by."""
+    """Ordered outcome of a candidate: the order from COMPILE_ERROR up is what RRTF ranks by. The two
+    negative outcomes say nothing of the candidate's code: ranking drops them, evaluation reports them."""
 
+    NOT_JUDGED = -2  # cannot be judged here: a toolchain is missing, or the judge does not support the problem
+    NOT_RUN = -1  # nothing was generated to run (e.g. the prompt did not fit the model's context)
     COMPILE_ERROR = 0
     RUNTIME_ERROR = 1  # includes timeouts and memory limits (see Verdict.reason)
     PARTIAL = 2  # ran, k of n tests passed (k may be 0: wrong answers, no crash)
@@ -26,6 +29,16 @@ class Status(IntEnum):
     @property
     def label(self) -> str:
         return self.name.lower()
+
+    @property
+    def judged(self) -> bool:
+        """Whether the candidate's code was judged (False: the outcome says nothing of the code)."""
+        return self >= Status.COMPILE_ERROR
+
+    @classmethod
+    def ranked(cls) -> list[Status]:
+        """The outcomes of judged code, best first (what tables count and RRTF ranks)."""
+        return sorted((s for s in cls if s.judged), reverse=True)
 
     @classmethod
     def parse(cls, value: str | int) -> Status:
@@ -126,7 +139,10 @@ class Problem:
             rec["test_setup_code"] = rec["test_setup"] + "\n" + (rec.get("import") or "")  # Go's `import`: packages the solution uses
         if rec.get("plus_input") == {}:  # MBPP+ v0.2.0 writes Mbpp/793's empty plus inputs as {}
             rec["plus_input"] = []
-        rec.setdefault("language", _language_from_task_id(rec["task_id"]))
+        if "language" not in rec:  # HumanEvalPack's ids name it ("CPP/3"); the prefixes are the language modules'
+            from sandbox.registry import language_for_task_id
+
+            rec["language"] = language_for_task_id(rec["task_id"])
         if "code_prefix" not in rec and "prompt" in rec and (rec.get("test") or rec.get("base_input")) and not rec.get("io_cases"):
             rec["code_prefix"] = rec["prompt"]  # HumanEval style: the completion continues the prompt
         problem = build(cls, rec, where)
@@ -135,12 +151,6 @@ class Problem:
         if problem.test_format == "none":
             raise RecordError(where, "test", "no tests: need one of 'test', 'test_list', 'io_cases' or 'base_input'")
         return problem
-
-
-def _language_from_task_id(task_id: str) -> str:
-    head = task_id.split("/", 1)[0].lower()
-    return {"java": "java", "cpp": "cpp", "c++": "cpp", "javascript": "js", "js": "js", "go": "go",
-            "rust": "rust"}.get(head, "python")
 
 
 def _mbpp_entry_point(test_list: list[str]) -> str:

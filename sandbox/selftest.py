@@ -10,7 +10,6 @@ that survives garbled frames and oversized samples, values of any size crossing 
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import sys
 import tempfile
@@ -18,9 +17,11 @@ import time
 
 from sandbox.config import SandboxConfig
 from sandbox.isolation import STRENGTH, detect_isolation
-from sandbox.languages import NAMES
+from sandbox.languages import Language
 from sandbox.pool import Sandbox
 from sandbox.records import Problem, Status, Verdict
+from sandbox.registry import language_record, tool_path
+from sandbox.registry import languages as registered_languages
 from sandbox.selftest_probes import (
     SECRET_VAR,
     compiled_probes,
@@ -48,17 +49,26 @@ def _line(ok: bool, name: str, detail: str, expect: str) -> str:
     return f"{'PASS' if ok else 'FAIL'}  {name}{shown}"
 
 
-def language_checks(sb: Sandbox, names: tuple[str, ...], out) -> int:
-    """Each language judges its module's SELFTEST problem: the right answer passes, the wrong one fails
+def language_problems(names: tuple[str, ...] | None = None) -> list[tuple[Language, Problem]]:
+    """The problems `language_checks` judges: each language's `selftest` (every registered language by default)."""
+    records = registered_languages() if names is None else tuple(language_record(name) for name in names)
+    return [(lang, Problem.from_record(dict(lang.selftest))) for lang in records]
+
+
+def installed_languages() -> set[str]:
+    """Languages whose every tool is installed here: those whose forgery probes (compiled_probes) can run."""
+    return {lang.name for lang in registered_languages() if all(tool_path(tool) for tool in lang.tools)}
+
+
+def language_checks(sb: Sandbox, names: tuple[str, ...] | None, out) -> int:
+    """Each language judges its record's selftest problem: the right answer passes, the wrong one fails
     on its tests (not on a missing toolchain). A language that cannot judge here is a failure naming
     the Debian packages it needs, so a machine that cannot judge Rust never passes the selftest."""
     from sandbox.compiled.toolchain import MISSING
-    from sandbox.registry import language
 
     failures = 0
-    for name in names:
-        module = language(name)
-        problem = Problem.from_record(dict(module.SELFTEST))
+    for lang, problem in language_problems(names):
+        name = lang.name
         right, wrong = sb.check_many([(problem, problem.canonical_solution, 0), (problem, problem.buggy_solution, 1)])
         if right.sample_index:
             right, wrong = wrong, right
@@ -69,13 +79,14 @@ def language_checks(sb: Sandbox, names: tuple[str, ...], out) -> int:
             print(f"PASS  {name}: a right answer passes, a wrong one fails", file=out)
             continue
         why = cannot or f"right answer: {right.status.label} {right.reason[:100]}; wrong answer: {wrong.status.label}"
-        packages = ", ".join(module.DEBIAN_PACKAGES) or "none"
+        packages = ", ".join(lang.debian_packages) or "none"
         print(f"FAIL  {name}: cannot judge here ({why[:300]}); it needs the Debian package(s) {packages} "
               f"(bash scripts/setup.sh installs them)", file=out)
     return failures
 
 
 def run_selftest(config: SandboxConfig, out=sys.stdout, languages: tuple[str, ...] | None = None) -> int:
+    """Every probe, then each language's right and wrong answer (these `languages`; default: every registered one)."""
     detected = detect_isolation()
     print(f"isolation available on this machine: {detected} ({STRENGTH[detected]})", file=out)
     os.environ[SECRET_VAR] = "should-not-leak"
@@ -93,18 +104,17 @@ def run_selftest(config: SandboxConfig, out=sys.stdout, languages: tuple[str, ..
         table = [(name, probe_problem(str(i)), program, expect) for i, (name, program, expect)
                  in enumerate(probes(listener.getsockname()[1], host_file.name, config.nproc, escape_name))]
         table += guarantee_probes()
-        compilers = {lang for lang, tool in (("cpp", "g++"), ("java", "javac")) if shutil.which(tool)}
         with Sandbox(config) as sb:
             print(f"isolation in force: {sb.isolation} ({STRENGTH[sb.isolation]})", file=out)
             # Compiled runs take a core each for a second: after the timed Python probes, not among them.
-            for batch in (table, compiled_probes(compilers)):
+            for batch in (table, compiled_probes(installed_languages())):
                 items = [(problem, program, i) for i, (_, problem, program, _) in enumerate(batch)]
                 verdicts = {v.sample_index: v for v in sb.check_many(items)}
                 for i, (name, _, _, expect) in enumerate(batch):
                     ok, detail = _judge(verdicts[i], expect)
                     failures += not ok
                     print(_line(ok, name, detail, expect), file=out)
-            failures += language_checks(sb, languages if languages is not None else NAMES, out)
+            failures += language_checks(sb, languages, out)
             # The pool survives all of the above and still judges correctly.
             good = Problem(task_id="selftest/sanity", prompt="", entry_point="add",
                            test="def check(candidate):\n    assert candidate(2, 3) == 5\n")

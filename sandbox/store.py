@@ -139,16 +139,19 @@ class JsonlStore:
     still be appending to: a torn last line is ignored, nothing is modified.
     """
 
-    def __init__(self, path: str | os.PathLike, key: Callable[[dict[str, Any]], Any], *,
+    def __init__(self, path: str | os.PathLike | None, key: Callable[[dict[str, Any]], Any], *,
                  parse: Callable[..., Any] | None = None, readonly: bool = False,
                  max_record_bytes: int = MAX_RECORD_BYTES):
-        self.path = Path(path)
         self.key, self.parse, self.readonly = key, parse, readonly
         self.max_record_bytes = max_record_bytes
         self.done: set[Any] = set()
         self.records: list[dict[str, Any]] = []
         self.quarantined = 0
         self._fh = None
+        self.in_memory = path is None  # a job asked to keep nothing on disk: the same interface, no file
+        self.path = None if path is None else Path(path)
+        if self.path is None:
+            return
         if not readonly:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._recover()
@@ -216,9 +219,12 @@ class JsonlStore:
 
     def write_many(self, recs: Iterable[dict[str, Any]]) -> None:
         """Append records in one write and one fsync: a kill leaves all of them or a torn last line."""
+        recs = list(recs)
+        if self.in_memory:
+            self._remember(recs)
+            return
         if self._fh is None:
             raise ValueError(f"{self.path}: store is read-only or closed")
-        recs = list(recs)
         lines = []
         for rec in recs:
             line = dumps_line(rec, where=str(self.path))
@@ -231,6 +237,9 @@ class JsonlStore:
             os.fsync(self._fh.fileno())
         except OSError as exc:
             raise _write_error(self.path, exc) from exc
+        self._remember(recs)
+
+    def _remember(self, recs: list[dict[str, Any]]) -> None:
         for rec in recs:
             self.records.append(rec)
             self.done.add(self.key(rec))

@@ -5,6 +5,7 @@ and compiled binaries, `start_isolated` for long-lived helpers) on top of `isola
 from __future__ import annotations
 
 import functools
+import math
 import os
 import resource
 import selectors
@@ -16,10 +17,37 @@ from dataclasses import dataclass, field
 from sandbox.isolation import IsolatedCommand, drop_privileges_argv, isolated_command
 
 
+def cpu_and_wall(run_s: float, *, runs: int = 1, compile_s: float = 0.0, compiles: int = 0,
+                 slack_s: float = 0.0) -> tuple[int, float]:
+    """THE rule that turns a time budget into (RLIMIT_CPU seconds, wall-clock seconds); every run with a
+    time budget takes its limits from here (Python candidates, compiled programs, their compile steps and
+    build tools, the isolated runner, the host's wait on a worker job, any `Limits` without an explicit
+    cpu_s). Not budgets, so not here: the warm javac server's lifetime limits and the in-sandbox harness's
+    own per-case timers (sandbox/worker/, standard library only: it receives the budgets computed here).
+
+        wall = run_s * runs + compile_s * compiles + slack_s
+        cpu  = ceil(wall) + 1
+
+    The wall clock is what judges (a "timeout" verdict, the whole process tree killed); RLIMIT_CPU is
+    only the backstop for a process whose watcher is late or gone, so it is whole seconds, one past the
+    wall limit (a single-threaded program never reaches it first). The named parameters are where runs
+    differ on purpose:
+    - runs: a stdin/stdout problem runs the program once per case, each under run_s, so the runner that
+      runs them all needs the sum;
+    - compile_s, compiles: compiled languages compile first, each compile step under its own
+      compile_s (counted one after another, also those that run in parallel: an upper bound);
+    - slack_s: the fixed cost around the program of whatever runs it (the isolated runner's start and
+      clean-up; for the host's wait on a worker, the case that may run past the program's budget and
+      the worker's own start).
+    """
+    wall = run_s * runs + compile_s * compiles + slack_s
+    return math.ceil(wall) + 1, wall
+
+
 @dataclass
 class Limits:
     timeout_s: float = 10.0  # wall clock, whole process tree killed after it
-    cpu_s: float | None = None  # RLIMIT_CPU; None = ceil(timeout_s) + 1
+    cpu_s: float | None = None  # RLIMIT_CPU; None = cpu_and_wall(timeout_s)'s
     memory_mb: int | None = 1024  # RLIMIT_AS; None = no address-space limit (the JVM needs that)
     nproc: int = 64  # RLIMIT_NPROC for the program's uid (fork bombs)
     fsize_mb: int = 16  # RLIMIT_FSIZE: largest file the program may write
@@ -28,7 +56,7 @@ class Limits:
     tmpfs_mb: int = 256  # size of the private work area (bwrap level)
 
     def rlimits(self) -> list[tuple[int, int]]:
-        cpu = int(self.cpu_s if self.cpu_s is not None else self.timeout_s + 1.999)
+        cpu = int(self.cpu_s) if self.cpu_s is not None else cpu_and_wall(self.timeout_s)[0]
         out = [
             (resource.RLIMIT_CPU, cpu),
             (resource.RLIMIT_NPROC, self.nproc),

@@ -22,7 +22,7 @@ from sandbox import seccomp
 from sandbox.config import SandboxConfig
 from sandbox.isolation import bwrap_argv, drop_privileges_argv, python_executable, unshare_prefix
 from sandbox.packages import SITE, make_site_dir, site_binds
-from sandbox.supervise import stop_server
+from sandbox.supervise import cpu_and_wall, stop_server
 from sandbox.verdicts import Tally
 from sandbox.worker.protocol import JOB_LIMIT, REPORT_LIMIT, FrameReader, ProtocolError, encode
 
@@ -39,6 +39,15 @@ MAX_JOBS_PER_WORKER = 2000  # recycle a worker now and then: bounds whatever sta
 F_SETPIPE_SZ = 1031
 MAX_HARNESS_DEATHS = 3  # harnesses lost in a row before the worker itself is replaced
 PENDING_REPORTS_LIMIT = 4 * REPORT_LIMIT  # reports read ahead while a job is written (honest ones: ~100 KB per job)
+WORKER_SLACK_S = 30  # a (re)started worker, its harness's fork and the job's frames, beyond the job's own time
+
+
+def job_deadline(job: dict) -> float:
+    """When the host stops waiting on a worker for one job: after the job's program budget (the harness's
+    own deadline), one case's timeout (per-case timers may still be running when that budget ends) and the
+    worker's slack."""
+    _, wall_s = cpu_and_wall(job["program_timeout_s"], slack_s=job["timeout_s"] + WORKER_SLACK_S)
+    return time.monotonic() + wall_s
 
 
 class WorkerLost(RuntimeError):
@@ -142,7 +151,7 @@ class Worker:
             self.stop()
             self.start()
         self.jobs += 1
-        self._write(frame, time.monotonic() + job["program_timeout_s"] + job["timeout_s"] + 30)
+        self._write(frame, job_deadline(job))
         return self.jobs
 
     def _write(self, data: bytes, deadline: float) -> None:
@@ -171,7 +180,7 @@ class Worker:
         """Fold the job's reports into `tally` until its "done". If the worker dies, stops answering
         or sends anything malformed, it is stopped (restarted on the next submit) and the job is lost
         with what was reported so far -- it can never count as passed."""
-        deadline = time.monotonic() + job["program_timeout_s"] + job["timeout_s"] + 30
+        deadline = job_deadline(job)
         try:
             while True:
                 frame = self._next_frame(deadline)

@@ -14,7 +14,7 @@ quiet() { "$@" 2> >(grep -v "is ignored" >&2); }
 quiet .venv/bin/pip install -q -e ".${extra}"
 .venv/bin/python -c "import rrtf, sandbox, transformers, trl, peft"
 # The sandbox's Debian packages -- bubblewrap (strong isolation) and the toolchain of every language module
-# (sandbox/languages/*.py DEBIAN_PACKAGES) -- installed only where missing, so a machine that has them pays
+# (sandbox/languages/*.py: LANGUAGE.debian_packages) -- installed only where missing, so a machine that has them pays
 # one dpkg query. `python -m sandbox selftest` then proves each language judges (a right and a wrong answer).
 read -r -a wanted <<< "$(.venv/bin/python -m sandbox packages | tr '\n' ' ')"
 missing=()

@@ -1,9 +1,12 @@
 """The tree's own rules (docs/architecture.md): no import cycle among the project's modules (imports
-inside functions count too), no source file over 500 lines, and the light shared layer -- backends,
-datasets, prompts, records, the store -- and data_evol import without torch."""
+inside functions count too) nor among its packages (dependencies flow sandbox <- rrtf <- data_evol,
+quantize), no source file over 500 lines, the light shared layer -- backends, datasets, prompts,
+records, the store -- and data_evol import without torch, and a backend, a dataset with its own prompt
+strategy, or a language is one file that plugs in."""
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -93,6 +96,70 @@ def test_no_import_cycles_counting_imports_inside_functions():
     assert sum(map(len, graph.values())) > 100  # the graph was really built
     assert "rrtf.prompts.extract" in graph["rrtf.backends.base"]
     assert find_cycles(graph) == []
+
+
+# Which package may import which (an edge not listed is a dependency the wrong way).
+ALLOWED = {"sandbox": set(), "rrtf": {"sandbox"}, "data_evol": {"rrtf", "sandbox"}, "quantize": {"rrtf", "sandbox"}}
+
+
+def test_packages_depend_one_way():
+    modules = project_modules()
+    edges: dict[str, set[str]] = {pkg: set() for pkg in PACKAGES}
+    where: dict[tuple[str, str], str] = {}
+    for name, path in modules.items():
+        for dep in imports_of(name, path, modules):
+            a, b = name.split(".")[0], dep.split(".")[0]
+            if a != b:
+                edges[a].add(b)
+                where.setdefault((a, b), f"{name} imports {dep}")
+    wrong = {f"{a} -> {b}": where[(a, b)] for a in edges for b in edges[a] if b not in ALLOWED[a]}
+    assert not wrong, wrong
+    assert find_cycles(edges) == []
+    assert edges["quantize"] >= {"rrtf"} and edges["rrtf"] == {"sandbox"}  # the graph was really built
+
+
+PLUGIN = """
+from rrtf.backends import BACKENDS, GenerationBackend
+from rrtf.datasets import DatasetSpec, register
+from rrtf.prompts import STRATEGIES
+from rrtf.prompts.strategies.instruction import InstructStrategy
+from sandbox.records import Problem
+
+
+@BACKENDS.register("echo")
+class EchoBackend(GenerationBackend):
+    def _generate(self, requests, params):
+        return [["    return 42\\n"] * params.n for _ in requests]
+
+
+@STRATEGIES.register("shout")
+class ShoutStrategy(InstructStrategy):
+    def prompt(self, problem, template=None):
+        return problem.prompt.upper()
+
+
+register(DatasetSpec("toy-answers", lambda split: [Problem(task_id="toy/0", prompt="def answer():\\n", entry_point="answer",
+                                                         test="def check(f):\\n    assert f() == 42\\n", canonical_solution="    return 42\\n")],
+                     ("test",), "test", {"synthesize": "shout"}, description="a throwaway dataset"))
+"""
+
+
+def test_a_backend_and_a_dataset_with_its_own_strategy_are_one_file_each(tmp_path):
+    """A module outside the tree, named in RRTF_PLUGINS, registers a backend, a prompt strategy and a
+    dataset asked with it; training and evaluation then ask the dataset with that strategy -- no other
+    file edited."""
+    (tmp_path / "my_plugin.py").write_text(PLUGIN)
+    code = ("from rrtf.backends import BACKENDS; from rrtf.datasets import load_dataset; from rrtf.rollout import ask\n"
+            "assert 'echo' in BACKENDS.names()\n"
+            "asked = ask('toy-answers', load_dataset('toy-answers').problems)\n"
+            "assert asked[0].strategy == 'shout' and asked[0].prompt() == 'DEF ANSWER():\\n', asked[0].prompt()\n"
+            "out = BACKENDS.get('echo')().generate([asked[0].prompt()], n=2, max_new_tokens=8)\n"
+            "assert out == [['    return 42\\n'] * 2], out\n"
+            "print('plugged')\n")
+    env = {**os.environ, "RRTF_PLUGINS": "my_plugin", "PYTHONPATH": f"{tmp_path}{os.pathsep}{REPO}"}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0 and "plugged" in proc.stdout, proc.stdout + proc.stderr[-3000:]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".py") == ["my_plugin.py"]
 
 
 def test_no_source_file_over_500_lines():

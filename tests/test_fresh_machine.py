@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from sandbox.languages import NAMES
-from sandbox.registry import ISOLATION_PACKAGE, debian_packages, language, tools
+from sandbox.registry import ISOLATION_PACKAGE, debian_packages, languages, tools
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,10 +24,9 @@ def test_setup_installs_what_every_language_module_declares():
     listed = subprocess.run([sys.executable, "-m", "sandbox", "packages"], capture_output=True, text=True, check=True).stdout.split()
     assert listed == debian_packages()
     assert listed[0] == ISOLATION_PACKAGE
-    for name in NAMES:
-        module = language(name)
-        assert set(module.DEBIAN_PACKAGES) <= set(listed), name
-        assert module.SELFTEST["language"] == name
+    for lang in languages():
+        assert set(lang.debian_packages) <= set(listed), lang.name
+        assert lang.selftest["language"] == lang.name
     setup = (ROOT / "scripts" / "setup.sh").read_text()
     assert "python -m sandbox packages" in setup  # the script installs the list, it keeps none of its own
 

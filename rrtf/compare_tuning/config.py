@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+
+from rrtf.options import SandboxOptions, identity_of
 
 BASE = "base"  # the untrained model, measured once (no training): what every method starts from
 ALL_METHODS = ["full", "lora", "ia3", "p_tuning", "prompt_tuning", "adapter_h", "adapter_p", "parallel_adapter", "bitune"]
 
 
 @dataclass
-class CompareConfig:
+class CompareConfig(SandboxOptions):
     model_name_or_path: str | None = field(default=None, metadata={
         "help": "Checkpoint every method starts from. Default: the embedded warm tiny StarCoder."})
     methods: list[str] = field(default_factory=lambda: [BASE, *ALL_METHODS], metadata={
@@ -34,16 +36,16 @@ class CompareConfig:
     max_length: int = field(default=256, metadata={"help": "Max tokens of prompt + one response."})
     bf16: bool | None = field(default=None, metadata={"help": "Default: on where the GPU supports it."})
     threads: int = field(default=1, metadata={"help": "torch threads per run (the same for every method)."})
-    sandbox_workers: int = field(default=2, metadata={"help": "Sandbox workers for judging."})
     output_dir: str = field(default="outputs/compare-tuning", metadata={"help": "Results, per-run records, table and plots."})
     results_json: str | None = field(default=None, metadata={"help": "Also write the summary here (e.g. benchmarks/results/compare_tuning.json)."})
     seed: int = field(default=0, metadata={"help": "Seed of the shared data (sampling the base model)."})
     disable_tqdm: bool = False
 
-    # Fields whose change makes finished runs incomparable (the rest only decide what to run or show).
-    IDENTITY = ("model_name_or_path", "dataset", "max_problems", "eval_dataset", "eval_max_problems", "rank_loss", "num_samples",
+    # Fields whose change makes finished runs incomparable (the rest only decide what to run or show); the
+    # sandbox's limits count too (SandboxOptions).
+    IDENTITY_FIELDS = frozenset({"model_name_or_path", "dataset", "max_problems", "eval_dataset", "eval_max_problems", "rank_loss", "num_samples",
                 "max_new_tokens", "max_steps", "per_device_train_batch_size", "learning_rate", "learning_rates",
-                "lr_scheduler_type", "warmup_steps", "weight_decay", "max_length", "bf16", "threads", "seed")
+                "lr_scheduler_type", "warmup_steps", "weight_decay", "max_length", "bf16", "threads", "seed"})
 
     def __post_init__(self):
         unknown = [m for m in self.methods if m not in ALL_METHODS and m != BASE]
@@ -67,7 +69,7 @@ class CompareConfig:
         return overrides.get(method, self.learning_rate)
 
     def identity(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k in self.IDENTITY}
+        return identity_of(self)
 
     def digest(self) -> str:
         return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:12]

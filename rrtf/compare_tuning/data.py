@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rrtf.compare_tuning.config import CompareConfig
+from rrtf.options import sandbox_option_names
 from rrtf.records import RankedGroup
 from sandbox.records import Problem
 
@@ -27,7 +28,8 @@ def train_config(cfg: CompareConfig, base: str, output_dir: Path, **overrides):
     fields = dict(model_name_or_path=base, dataset=cfg.dataset, max_problems=cfg.max_problems, eval_dataset=cfg.eval_dataset,
                   eval_max_problems=cfg.eval_max_problems, rank_loss=cfg.rank_loss, num_samples=cfg.num_samples,
                   max_new_tokens=cfg.max_new_tokens, max_length=cfg.max_length, seed=cfg.seed, report_to="none",
-                  disable_tqdm=cfg.disable_tqdm, sandbox_workers=cfg.sandbox_workers, output_dir=str(output_dir))
+                  disable_tqdm=cfg.disable_tqdm, output_dir=str(output_dir),
+                  **{name: getattr(cfg, name) for name in sandbox_option_names()})
     if cfg.bf16 is not None:
         fields["bf16"] = cfg.bf16
     return RRTFConfig(**(fields | overrides))
@@ -43,12 +45,13 @@ def base_model(cfg: CompareConfig) -> str:
     return str(ensure_tiny_model("warm"))
 
 
-def heldout_groups(problems: list[Problem], template: str | None) -> list[RankedGroup]:
-    """Each held-out problem with its reference answer (as the training teacher gives it): the SFT loss on these."""
-    from rrtf.sampler import prompt_for
+def heldout_groups(name: str, problems: list[Problem], template: str | None) -> list[RankedGroup]:
+    """Each held-out problem, asked as its dataset asks it, with its reference answer (as the training
+    teacher gives it): the SFT loss on these."""
+    from rrtf.rollout import ask
 
-    return [RankedGroup(task_id=p.task_id, prompt=prompt_for(p, template), responses=[p.canonical_solution], rewards=[1.0],
-                        best_teacher=0) for p in problems if p.canonical_solution.strip()]
+    return [RankedGroup(task_id=a.task_id, prompt=a.prompt(template), responses=[a.problem.canonical_solution], rewards=[1.0],
+                        best_teacher=0) for a in ask(name, problems) if a.problem.canonical_solution.strip()]
 
 
 def prepare(cfg: CompareConfig, out: Path) -> SharedData:
@@ -58,7 +61,7 @@ def prepare(cfg: CompareConfig, out: Path) -> SharedData:
     from rrtf.backends import build_backend
     from rrtf.modeling import load_model, load_tokenizer
     from rrtf.train import Run, load_training_problems
-    from sandbox import Sandbox, SandboxConfig
+    from sandbox import Sandbox
 
     base = base_model(cfg)
     config = train_config(cfg, base, out / "data")
@@ -72,13 +75,13 @@ def prepare(cfg: CompareConfig, out: Path) -> SharedData:
         tokenizer = load_tokenizer(base)
         return build_backend("transformers", model=load_model(base, dtype=torch.float32), tokenizer=tokenizer)
 
-    with Sandbox(SandboxConfig(workers=cfg.sandbox_workers)) as sandbox:
+    with Sandbox(cfg.sandbox_config()) as sandbox:
         groups, stats = runner.sample_and_rank(0, student, problems, sandbox)
     if not groups:
         raise ValueError(f"ranking the base model's samples kept no prompt to train on ({stats.get('dropped')})")
     heldout = dict(evals)
     return SharedData(base=base, train=groups, heldout=heldout,
-                      heldout_groups=heldout_groups(next(iter(heldout.values())), config.prompt_template), rank_stats=stats)
+                      heldout_groups=heldout_groups(*next(iter(heldout.items())), config.prompt_template), rank_stats=stats)
 
 
 def load(cfg: CompareConfig, out: Path) -> SharedData:
@@ -93,7 +96,7 @@ def load(cfg: CompareConfig, out: Path) -> SharedData:
         raise FileNotFoundError(f"{out / 'data'}: the shared data is not ready (run python -m rrtf.compare_tuning first)")
     _, evals = load_training_problems(config)
     return SharedData(base=base, train=read_records(ranked, RankedGroup.from_record), heldout=dict(evals),
-                      heldout_groups=heldout_groups(next(iter(evals.values())), config.prompt_template), rank_stats=stats)
+                      heldout_groups=heldout_groups(*next(iter(evals.items())), config.prompt_template), rank_stats=stats)
 
 
 def as_records(groups: list[RankedGroup]) -> list[dict]:

@@ -67,7 +67,7 @@ def run_unit(cfg: CompareConfig, out: Path, method: str, seed: int) -> dict:
     from rrtf.modeling import load_model, load_tokenizer
     from rrtf.trainer import build_trainer
     from rrtf.tuning.base import count_parameters
-    from sandbox import Sandbox, SandboxConfig
+    from sandbox import Sandbox
 
     torch.set_num_threads(cfg.threads)
     start = time.time()
@@ -97,7 +97,7 @@ def run_unit(cfg: CompareConfig, out: Path, method: str, seed: int) -> dict:
     model = trainer.tuning_method.generation_model(trainer.model)
     eval_cfg = EvalConfig(num_samples=0, greedy=True, max_new_tokens=cfg.max_new_tokens, prompt_template=tcfg.prompt_template,
                           output_file=None, samples_file=str(where / "heldout.samples.jsonl"), seed=seed, tag=f"{method}-seed{seed}")
-    with Sandbox(SandboxConfig(workers=cfg.sandbox_workers)) as sandbox:
+    with Sandbox(cfg.sandbox_config()) as sandbox:
         result = evaluate(data.heldout, build_backend("transformers", model=model, tokenizer=tokenizer), sandbox, eval_cfg)
     last = [loss for _, loss in curve[-5:]] or [float("nan")]
     steps = timer.times[1:] or timer.times or [float("nan")]  # the first step also warms up allocators and kernels

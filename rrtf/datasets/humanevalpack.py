@@ -22,9 +22,10 @@ from rrtf.datasets import DatasetSpec, DatasetUnavailable, register
 from rrtf.paths import DATA_DIR
 from rrtf.prompts.octopack import describe_instruction, fix_instruction
 from sandbox.records import Problem
+from sandbox.registry import languages
 from sandbox.store import iter_jsonl
 
-LANGUAGES = ("python", "java", "cpp", "js", "go", "rust")
+LANGUAGES = tuple(lang.name for lang in languages() if lang.humanevalpack)  # the sandbox's language records say which
 TASKS = {"synthesize": "continue", "fix": "instruct-continue", "fix-tests": "instruct-continue", "explain": "explain"}
 RUST_MAIN = "fn main(){}\n"
 

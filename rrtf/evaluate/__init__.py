@@ -10,8 +10,9 @@ from rrtf.evaluate.cli import build_eval_backend, load_eval_datasets, main, run
 from rrtf.evaluate.config import EvalConfig
 from rrtf.evaluate.metrics import pass_at_k
 from rrtf.evaluate.results import DatasetResult, EvalResult, ProblemRow
-from rrtf.evaluate.runner import dataset_default_strategy, evaluate, resolve_strategy
+from rrtf.evaluate.runner import evaluate
 from rrtf.evaluate.summary import write_result
+from rrtf.rollout import dataset_default_strategy, resolve_strategy
 
 __all__ = [
     "DatasetResult", "EvalConfig", "EvalResult", "ProblemRow", "build_eval_backend", "dataset_default_strategy", "evaluate",

@@ -14,9 +14,9 @@ from pathlib import Path
 from rrtf.backends import GenerationBackend, backend_from_spec, build_backend
 from rrtf.evaluate.config import EvalConfig
 from rrtf.evaluate.results import EvalResult
-from rrtf.evaluate.runner import evaluate, resolve_strategy
+from rrtf.evaluate.runner import evaluate
 from rrtf.evaluate.summary import write_result
-from rrtf.prompts import get_strategy
+from rrtf.rollout import ask
 from sandbox.records import Problem
 
 
@@ -37,9 +37,8 @@ def build_eval_backend(cfg: EvalConfig, problems: Mapping[str, Sequence[Problem]
     if cfg.backend == "reference":
         answers = {}
         for name, plist in (problems or {}).items():
-            strategy = get_strategy(resolve_strategy(name, plist, cfg, strategies))
-            for p in plist:
-                answers.update(strategy.reference_answers(p, cfg.prompt_template))
+            for asked in ask(name, plist, cfg.strategy, strategies):
+                answers.update(asked.asks.reference_answers(asked.problem, cfg.prompt_template))
         options.setdefault("answers", answers)
     elif cfg.backend == "transformers":
         options.setdefault("model_name_or_path", cfg.model_name_or_path or default_model_path())
@@ -73,7 +72,7 @@ def load_eval_datasets(cfg: EvalConfig) -> tuple[dict[str, list[Problem]], dict[
 
 def run(cfg: EvalConfig, backend: GenerationBackend | None = None) -> EvalResult:
     """Load the datasets, build the backend (unless given) and a sandbox, evaluate, write outputs."""
-    from sandbox import Sandbox, SandboxConfig
+    from sandbox import Sandbox
 
     if cfg.model_name_or_path and cfg.backend == "transformers":
         from rrtf.modeling import check_model_dir
@@ -82,9 +81,8 @@ def run(cfg: EvalConfig, backend: GenerationBackend | None = None) -> EvalResult
     problems, strategies, unavailable = load_eval_datasets(cfg)
     own_backend = backend is None
     backend = backend or build_eval_backend(cfg, problems, strategies)
-    sandbox_kwargs = {"workers": cfg.sandbox_workers} if cfg.sandbox_workers else {}
     try:
-        with Sandbox(SandboxConfig(**sandbox_kwargs)) as sandbox:
+        with Sandbox(cfg.sandbox_config()) as sandbox:
             result = evaluate(problems, backend, sandbox, cfg, strategies=strategies, errors=unavailable)
     finally:
         if own_backend:

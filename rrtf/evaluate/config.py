@@ -5,9 +5,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rrtf.options import SandboxOptions, identity_of
+
 
 @dataclass
-class EvalConfig:
+class EvalConfig(SandboxOptions):
+    """The evaluation's own knobs; the sandbox's are SandboxOptions' (--sandbox_workers, --sandbox_timeout_s, ...)."""
+
+    # What a stored sample depends on (samples of another identity are never resumed from): these fields,
+    # the sandbox's limits, and the prompt template by its text. num_samples may grow on a rerun.
+    IDENTITY_FIELDS = frozenset({"model_name_or_path", "backend", "temperature", "max_new_tokens", "strategy", "seed", "tag", "stop"})
+
     model_name_or_path: str | None = field(
         default=None, metadata={"help": "Checkpoint directory. Default: the embedded tiny StarCoder."}
     )
@@ -46,7 +54,8 @@ class EvalConfig:
         default="", metadata={"help": "Names the model state (e.g. 'before', 'round-1') where model_name_or_path does not: "
                                       "samples of a different tag are never resumed from."}
     )
-    sandbox_workers: int | None = field(default=None, metadata={"help": "Sandbox pool size. Default: the sandbox's own."})
+    stop: list[str] | None = field(default=None, metadata={"help": "Stop strings for every problem. Default: each dataset's prompt "
+                                                                    "strategy's (as training asks it)."})
 
     def __post_init__(self) -> None:
         from rrtf.prompts import STRATEGIES
@@ -78,11 +87,7 @@ class EvalConfig:
         """What a stored sample depends on: a resumed run must match it (num_samples may grow)."""
         from rrtf.prompts import template_id
 
-        return {
-            "model": self.model_name_or_path, "backend": self.backend, "temperature": self.temperature,
-            "max_new_tokens": self.max_new_tokens, "strategy": self.strategy, "prompt_template": template_id(self.prompt_template),
-            "seed": self.seed, "tag": self.tag,
-        }
+        return {**identity_of(self), "prompt_template": template_id(self.prompt_template)}
 
 
 __all__ = ["EvalConfig"]

@@ -65,13 +65,19 @@ class EvalResult:
         rows = [head]
         for d in self.datasets.values():
             sc = d.status_counts or d.greedy_status_counts
-            counts = "/".join(str(sc.get(s.label, 0)) for s in sorted(Status, reverse=True))
+            counts = "/".join(str(sc.get(s.label, 0)) for s in Status.ranked()) + unjudged_note(sc)
             rows.append([d.name, d.strategy, str(d.num_problems), str(d.num_samples),
                          *[_pct(d.pass_at_k.get(k)) for k in ks], _pct(d.greedy_pass_at_1), counts, d.error or ""])
         widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)) for r in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
         return "\n".join(lines)
+
+
+def unjudged_note(counts: dict[str, int]) -> str:
+    """" (+N not judged, +M not run)" for samples whose outcome says nothing of their code, else ""."""
+    extra = [f"+{counts[s.label]} {s.label.replace('_', ' ')}" for s in Status if not s.judged and counts.get(s.label)]
+    return f" ({', '.join(extra)})" if extra else ""
 
 
 def _pct(x: float | None) -> str:
@@ -122,10 +128,4 @@ def reason_kind(reason: str) -> str:
     return reason.split(":", 1)[0].strip()[:60] or "unknown"
 
 
-def toolchain_error(reasons: dict[str, int]) -> str | None:
-    """The missing-toolchain message among a dataset's failure reasons, if any."""
-    return next((r for r in reasons if r.startswith(TOOLCHAIN_MISSING)), None)
-
-
-__all__ = ["GREEDY", "SAMPLED", "TOOLCHAIN_MISSING", "DatasetResult", "EvalResult", "ProblemRow", "reason_kind", "score",
-           "toolchain_error"]
+__all__ = ["GREEDY", "SAMPLED", "TOOLCHAIN_MISSING", "DatasetResult", "EvalResult", "ProblemRow", "reason_kind", "score", "unjudged_note"]

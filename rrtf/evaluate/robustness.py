@@ -24,7 +24,8 @@ they are every type's seeds together (report_results_coarse). One difference, on
 (n > 1) runs recode's coarse report merges the per-type `best` dicts with `and` (run_robust.py,
 report_results_coarse, the sampling branch), where its greedy branch and its own definition use `or`;
 we use `or` in both, so family RR@k with n > 1 can be higher than recode's script prints. Everything
-else is the reference arithmetic (tests/rrtf/evaluate/test_robustness.py runs the reference functions, tests/recode_reference.py).
+else is the reference arithmetic (tests/rrtf/evaluate/test_robustness.py checks it against ReCode's figures on fixed
+inputs, tests/data/recode_metrics.json).
 """
 from __future__ import annotations
 

@@ -1,19 +1,21 @@
-"""The evaluation core: generate, judge in the sandbox, score -- resumable per sample.
+"""The evaluation core: a rollout (rrtf.rollout: generate, judge in the sandbox) and scoring -- resumable
+per sample.
 
     result = evaluate({"heldout": problems}, backend, sandbox, EvalConfig(num_samples=0))
 
-Prompts, stop strings and judged code come from each dataset's prompt strategy (rrtf.prompts,
-shared with the sampler, so training judges exactly as evaluation does). Every judged sample is
-appended to the samples file as soon as it is judged (sandbox.store), keyed by (dataset, task_id,
-greedy|sampled, index) and guarded by the config's fingerprint, so a killed evaluation resumes
-without regenerating or re-judging anything. Sample j of a problem draws from its own seed
-(`sample_seed(seed, "dataset|task|mode", j)`), whatever batch it lands in.
+Each dataset's problems are asked as the dataset asks them (`rrtf.rollout.ask`, the registry's strategy
+for its task: the same records training samples), and evaluated in two rollout stages, "greedy" (one
+sample at temperature 0) and "sampled" (num_samples at `temperature`): sample j of a problem draws from
+`sample_seed(seed, "dataset|task|mode", j)`, whatever batch it lands in; a two-step strategy (explain)
+draws sample j's synthesis from `...|explain<j>`. What was generated is appended as Candidate records to
+the samples file (`EvalConfig.resolved_samples_file()`) and its verdicts as Verdict records beside it
+(`*.verdicts.jsonl`, keyed by the judged code), so a killed evaluation resumes without regenerating or
+re-judging anything; `*.identity.json` guards both against mixing in another setup's samples.
 
-A two-step strategy (explain) first generates n descriptions per problem, then, for description j,
-one synthesis drawn from `sample_seed(seed, "dataset|task|mode|explain<j>", 0)`; the record keeps
-the description. A dataset whose language has no toolchain here is probed with one judged sample
-first and reported (`DatasetResult.error`, naming the package) instead of generated for; the other
-datasets go on.
+A dataset whose language cannot be judged here (Status.NOT_JUDGED: a toolchain missing) is probed with
+one judged canonical solution first and reported (`DatasetResult.error`, naming the package) instead of
+generated for; the other datasets go on. A prompt that does not fit the model is a failed sample
+(status not_run), not a lost batch.
 """
 from __future__ import annotations
 
@@ -23,61 +25,52 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
-from rrtf.backends import GenerationBackend, GenerationRequest, PromptTooLong, SamplingParams
+from rrtf.backends import GenerationBackend
 from rrtf.evaluate.breakdown import dataset_metrics, robustness_overall
 from rrtf.evaluate.config import EvalConfig
-from rrtf.evaluate.results import GREEDY, SAMPLED, TOOLCHAIN_MISSING, DatasetResult, EvalResult, ProblemRow, score, toolchain_error
-from rrtf.prompts import default_strategy, get_strategy
+from rrtf.evaluate.results import GREEDY, SAMPLED, DatasetResult, EvalResult, ProblemRow, score
+from rrtf.records import Candidate
+from rrtf.rollout import AskedProblem, RolloutConfig, Stage, ask, candidate_key, generate
+from rrtf.rollout.asked import dataset_default_strategy, resolve_strategy
+from rrtf.rollout.judge import judge
 from sandbox.errors import RecordError
-from sandbox.records import Problem, Verdict
-from sandbox.store import JsonlStore, require
-
-PROMPT_TOO_LONG = "prompt too long"  # a sample's reason when its prompt does not fit the model's context
+from sandbox.records import Problem, Status, Verdict
+from sandbox.store import JsonlStore, read_state, write_state
 
 
-def _sample_key(rec: dict[str, Any]) -> tuple:
-    return (rec["dataset"], rec["task_id"], rec["mode"], rec["sample_index"])
+def verdicts_path(samples: Path) -> Path:
+    name = samples.name
+    stem = name[: -len(".samples.jsonl")] if name.endswith(".samples.jsonl") else samples.stem
+    return samples.with_name(f"{stem}.verdicts.jsonl")
 
 
-def validate_sample(rec: dict[str, Any], *, where: str = "") -> None:
-    """A judged sample read back from the samples file: a bad one is an error naming file:line and field."""
-    for field, kind in (("dataset", str), ("task_id", str), ("mode", str), ("sample_index", int), ("completion", str), ("verdict", dict)):
-        require(rec, where, field, kind)
-    if rec["mode"] not in (GREEDY, SAMPLED):
-        raise RecordError(where, "mode", f"expected {GREEDY!r} or {SAMPLED!r}, got {rec['mode']!r}")
-    if isinstance(rec["sample_index"], bool) or rec["sample_index"] < 0:
-        raise RecordError(where, "sample_index", f"expected an index >= 0, got {rec['sample_index']!r}")
-    require(rec["verdict"], f"{where} verdict", "passed", bool)
+def identity_path(samples: Path) -> Path:
+    return verdicts_path(samples).with_name(verdicts_path(samples).name.replace(".verdicts.jsonl", ".identity.json"))
 
 
-class SampleStore:
-    """Judged samples: in memory, and in a resumable JSONL file when one is given."""
+class Rollouts:
+    """An evaluation's candidates and verdicts: resumable files when a samples file is given, else memory."""
 
-    def __init__(self, path: Path | None, fingerprint: dict[str, Any]):
-        self.fingerprint = fingerprint
-        self.store = JsonlStore(path, key=_sample_key, parse=validate_sample) if path else None
-        self.records: dict[tuple, dict[str, Any]] = {}
-        if self.store:
-            for line, rec in enumerate(self.store.records, 1):
-                if rec.get("fingerprint") != fingerprint:
-                    self.store.close()
-                    raise RecordError(f"{path}:{line}", "fingerprint",
-                                      f"written by a different evaluation setup ({rec.get('fingerprint')} != {fingerprint}); "
-                                      "use another output_file/samples_file or delete this file")
-                self.records[_sample_key(rec)] = rec
+    def __init__(self, samples: Path | None, fingerprint: dict[str, Any]):
+        if samples is not None:
+            ident = identity_path(samples)
+            old = read_state(ident)
+            if old is not None and old != fingerprint:
+                raise RecordError(str(ident), "fingerprint", f"written by a different evaluation setup ({old} != {fingerprint}); "
+                                                             "use another output_file/samples_file or delete the samples files")
+            if old is None and samples.exists() and samples.stat().st_size:
+                raise RecordError(str(samples), "fingerprint", f"samples without {ident.name}: from another version or setup; "
+                                                               "use another output_file/samples_file or delete it")
+            write_state(ident, fingerprint)
+        self.candidates = JsonlStore(samples, key=candidate_key, parse=Candidate.from_record)
+        self.verdict_file = None if samples is None else verdicts_path(samples)
 
-    def write_many(self, recs: list[dict[str, Any]]) -> None:
-        for rec in recs:
-            rec["fingerprint"] = self.fingerprint
-            self.records[_sample_key(rec)] = rec
-        if self.store:
-            self.store.write_many(recs)
+    def of(self, asked: Sequence[AskedProblem]) -> list[Candidate]:
+        wanted = {(a.dataset, a.task_id) for a in asked}
+        return [Candidate.from_record(r) for r in self.candidates.records if (r.get("dataset", ""), r["task_id"]) in wanted]
 
     def close(self) -> None:
-        if self.store:
-            self.store.close()
+        self.candidates.close()
 
 
 def group_problems(problems: Mapping[str, Sequence[Problem]] | Sequence[Problem]) -> dict[str, list[Problem]]:
@@ -89,26 +82,6 @@ def group_problems(problems: Mapping[str, Sequence[Problem]] | Sequence[Problem]
     return dict(grouped)
 
 
-def resolve_strategy(name: str, problems: Sequence[Problem], cfg: EvalConfig, strategies: Mapping[str, str] | None = None) -> str:
-    """cfg.strategy, else the caller's choice for this dataset, else the dataset registry's, else
-    continue for code prompts and instruct for instructions."""
-    from rrtf.datasets import ALIASES, DATASETS, is_file_name, parse_name
-
-    if cfg.strategy:
-        return cfg.strategy
-    if strategies and name in strategies:
-        return strategies[name]
-    if not is_file_name(name) and ALIASES.get(name, name).split(":")[0] in DATASETS:
-        spec, _, task = parse_name(name)
-        return spec.tasks[task]
-    return dataset_default_strategy(problems)
-
-
-def dataset_default_strategy(problems: Sequence[Problem]) -> str:
-    """Continue when every problem's default is to continue, else instruct."""
-    return "continue" if problems and all(default_strategy(p) == "continue" for p in problems) else "instruct"
-
-
 def evaluate(problems: Mapping[str, Sequence[Problem]] | Sequence[Problem], backend: GenerationBackend, sandbox: Any,
              cfg: EvalConfig, *, strategies: Mapping[str, str] | None = None, errors: Mapping[str, str] | None = None) -> EvalResult:
     """Generate, judge and score. `problems` maps dataset name -> problems (a plain list is grouped by
@@ -116,10 +89,10 @@ def evaluate(problems: Mapping[str, Sequence[Problem]] | Sequence[Problem], back
     into the same samples file needs another `tag` (e.g. "before", "after"). `errors` names datasets
     that could not be loaded (reported, not evaluated). In distributed training call it on the main
     process only."""
-    from rrtf.datasets import limit_problems, parse_name, spec_of
+    from rrtf.datasets import limit_problems, spec_of
 
     grouped = group_problems(problems)
-    store = SampleStore(cfg.resolved_samples_file(), cfg.fingerprint())
+    store = Rollouts(cfg.resolved_samples_file(), cfg.fingerprint())
     results: dict[str, DatasetResult] = {}
     rows: list[ProblemRow] = []
     try:
@@ -129,17 +102,17 @@ def evaluate(problems: Mapping[str, Sequence[Problem]] | Sequence[Problem], back
             dupes = [t for t, n in Counter(p.task_id for p in plist).items() if n > 1]
             if dupes:
                 raise ValueError(f"dataset {name!r} has duplicate task ids: {dupes[:5]}")
-            strategy = resolve_strategy(name, plist, cfg, strategies)
-            task = parse_name(name)[2] if spec else ""
+            asked = ask(name, plist, cfg.strategy, strategies)
+            strategy, task = (asked[0].strategy, asked[0].task) if asked else resolve_strategy(name, plist, cfg.strategy, strategies)
             missing = probe_toolchain(plist, sandbox)
             if missing:
                 results[name] = unevaluated(name, strategy, task, plist, cfg, missing)
                 continue
-            _generate_and_judge(name, plist, strategy, backend, sandbox, cfg, store)
-            result, prows = score(name, plist, strategy, cfg.num_samples, cfg.k, cfg.greedy, cfg.temperature, store.records)
+            records = rollout(asked, backend, sandbox, cfg, store)
+            result, prows = score(name, plist, strategy, cfg.num_samples, cfg.k, cfg.greedy, cfg.temperature, records)
             result.task = task
-            result.metrics = dataset_metrics(name, plist, spec, cfg.num_samples, cfg.k, cfg.greedy, store.records)
-            result.error = toolchain_error(result.failure_reasons)
+            result.metrics = dataset_metrics(name, plist, spec, cfg.num_samples, cfg.k, cfg.greedy, records)
+            result.error = not_judged_error(records)
             results[name] = result
             rows.extend(prows)
     finally:
@@ -151,13 +124,18 @@ def evaluate(problems: Mapping[str, Sequence[Problem]] | Sequence[Problem], back
 
 
 def probe_toolchain(problems: Sequence[Problem], sandbox: Any) -> str | None:
-    """The sandbox's missing-toolchain message for these problems' language, found by judging one
-    canonical solution (Python needs no probe), else None."""
+    """Why these problems cannot be judged here (Status.NOT_JUDGED, e.g. a missing toolchain naming its
+    package), found by judging one canonical solution; None when they can (Python needs no probe)."""
     first = next((p for p in problems if p.language != "python"), None)
     if first is None:
         return None
     (verdict,) = list(sandbox.check_many([(first, first.canonical_solution, 0)]))
-    return verdict.reason if verdict.reason.startswith(TOOLCHAIN_MISSING) else None
+    return verdict.reason if verdict.status == Status.NOT_JUDGED else None
+
+
+def not_judged_error(records: Mapping[tuple, dict[str, Any]]) -> str | None:
+    """A dataset some of whose samples could not be judged here: the first reason (it names the package)."""
+    return next((r["verdict"]["reason"] for r in records.values() if r["verdict"]["status"] == Status.NOT_JUDGED.label), None)
 
 
 def unevaluated(name: str, strategy: str, task: str, problems: Sequence[Problem], cfg: EvalConfig, error: str) -> DatasetResult:
@@ -166,106 +144,31 @@ def unevaluated(name: str, strategy: str, task: str, problems: Sequence[Problem]
                          task=task, error=error)
 
 
-def _work(name: str, problems: Sequence[Problem], cfg: EvalConfig, store: SampleStore) -> list[tuple[str, Problem, list[int]]]:
-    """(mode, problem, missing sample indices) for everything not yet in the store."""
-    modes = ([(GREEDY, 1)] if cfg.greedy else []) + ([(SAMPLED, cfg.num_samples)] if cfg.num_samples else [])
-    work = []
-    for mode, count in modes:
-        for p in problems:
-            missing = [i for i in range(count) if (name, p.task_id, mode, i) not in store.records]
-            if missing:
-                work.append((mode, p, missing))
-    return work
+def rollout(asked: Sequence[AskedProblem], backend: GenerationBackend, sandbox: Any, cfg: EvalConfig,
+            store: Rollouts) -> dict[tuple, dict[str, Any]]:
+    """Generate and judge what the store lacks; the judged samples as scoring reads them:
+    {(dataset, task_id, mode, index): {"verdict": summary, "completion": ..., ...}}."""
+    if not asked:
+        return {}
+    name = asked[0].dataset
+    rcfg = RolloutConfig(max_new_tokens=cfg.max_new_tokens, seed=cfg.seed, prompt_template=cfg.prompt_template, stop=cfg.stop,
+                         batch_size=cfg.batch_size, progress=True)
+    stages = ([Stage(GREEDY, backend, 1, 0.0)] if cfg.greedy else []) + \
+             ([Stage(SAMPLED, backend, cfg.num_samples, cfg.temperature)] if cfg.num_samples else [])
+    for stage in stages:
+        generate(asked, stage, rcfg, store.candidates, scope=name, desc=f"eval {name} ({stage.name})")
+    candidates = [c for c in store.of(asked) if c.stage in {s.name for s in stages}]
+    verdicts = judge(asked, candidates, sandbox, store.verdict_file, progress=True)
+    formats = {a.task_id: a.problem.test_format for a in asked}
+    return {(name, c.task_id, c.stage, c.index): sample_record(c, v, formats[c.task_id]) for c, v in zip(candidates, verdicts)}
 
 
-def _generate_and_judge(name, problems, strategy_name, backend, sandbox, cfg, store) -> None:
-    work = _work(name, problems, cfg, store)
-    if not work:
-        return
-    strategy = get_strategy(strategy_name)
-    total = sum(len(m) for _, _, m in work)
-    with tqdm(total=total, desc=f"eval {name}", unit="sample", disable=None) as bar:
-        for mode in (GREEDY, SAMPLED):
-            items = [(p, missing) for m, p, missing in work if m == mode]
-            for start in range(0, len(items), cfg.batch_size):
-                batch = items[start: start + cfg.batch_size]
-                _run_batch(name, mode, batch, strategy, backend, sandbox, cfg, store)
-                bar.update(sum(len(m) for _, m in batch))
-
-
-def _params(stops: set[tuple[str, ...]], n: int, temperature: float, cfg: EvalConfig) -> SamplingParams:
-    # The backend may stop early only when the batch agrees on its stop sequences; completion() cuts anyway.
-    return SamplingParams(n=n, temperature=temperature, max_new_tokens=cfg.max_new_tokens,
-                          stop=next(iter(stops)) if len(stops) == 1 else (), seed=cfg.seed)
-
-
-def _generate(backend: GenerationBackend, requests: list[GenerationRequest], params: SamplingParams) -> tuple[list[list[str]], dict[int, str]]:
-    """backend.generate; when a prompt of the batch does not fit the model's context, one request at
-    a time, the ones that do not fit answered "" and returned as {request index: why}."""
-    try:
-        return backend.generate(requests, params), {}
-    except PromptTooLong:
-        pass
-    outputs, skipped = [], {}
-    for i, request in enumerate(requests):
-        try:
-            outputs.append(backend.generate([request], params)[0])
-        except PromptTooLong as exc:
-            outputs.append([""] * params.n)
-            skipped[i] = f"{PROMPT_TOO_LONG}: {exc}"
-    return outputs, skipped
-
-
-def _run_batch(name, mode, batch, strategy, backend, sandbox, cfg, store) -> None:
-    n = 1 if mode == GREEDY else cfg.num_samples  # all of a problem's samples: seeds are per sample index
-    temperature = 0.0 if mode == GREEDY else cfg.temperature
-    requests = [GenerationRequest(prompt=strategy.prompt(p, cfg.prompt_template), key=f"{name}|{p.task_id}|{mode}") for p, _ in batch]
-    outputs, skipped = _generate(backend, requests, _params({tuple(strategy.stop(p) or ()) for p, _ in batch}, n, temperature, cfg))
-    unjudged = {(batch[i][0].task_id, j): why for i, why in skipped.items() for j in batch[i][1]}
-    firsts: dict[tuple[str, int], dict[str, Any]] = {}
-    if strategy.two_step:
-        outputs, firsts, more = _synthesize(name, mode, batch, outputs, unjudged, strategy, backend, temperature, cfg)
-        unjudged.update(more)
-    pending: dict[tuple[str, int], dict[str, Any]] = {}
-    jobs, done = [], []
-    for (problem, indices), responses in zip(batch, outputs):
-        for index in indices:
-            response = responses[index]
-            completion = strategy.completion(problem, response)
-            rec = {"dataset": name, "task_id": problem.task_id, "mode": mode, "sample_index": index,
-                   **firsts.get((problem.task_id, index), {}), "response": response, "completion": completion}
-            why = unjudged.get((problem.task_id, index))
-            if why:  # nothing was generated: a failed sample, not a judged one
-                done.append({**rec, "verdict": {"status": "not_run", "passed": False, "passed_tests": 0, "total_tests": 0,
-                                                "reason": why[:500], "duration_s": 0.0}})
-                continue
-            pending[(problem.task_id, index)] = rec
-            judged, judged_completion = strategy.judge_input(problem, completion)
-            jobs.append((judged, judged_completion, index))
-    formats = {p.task_id: p.test_format for p, _ in batch}
-    for verdict in sandbox.check_many(jobs) if jobs else ():
-        rec = pending.pop((verdict.task_id, verdict.sample_index))
-        rec["verdict"] = verdict_summary(verdict, formats[verdict.task_id])
-        done.append(rec)
-    store.write_many(done)
-    if pending:
-        raise RuntimeError(f"the sandbox returned no verdict for {sorted(pending)[:5]}")
-
-
-def _synthesize(name, mode, batch, outputs, unjudged, strategy, backend, temperature, cfg):
-    """Two-step strategies: description j of each problem -> one synthesis, seeded by (problem, j).
-    Returns the syntheses laid out as `outputs` was, each sample's description fields, and the
-    samples whose synthesis prompt did not fit the model."""
-    items = [(p, i, strategy.description(p, responses[i]), responses[i]) for (p, indices), responses in zip(batch, outputs)
-             for i in indices if (p.task_id, i) not in unjudged]
-    requests = [GenerationRequest(prompt=strategy.synthesis_prompt(p, d, cfg.prompt_template), key=f"{name}|{p.task_id}|{mode}|explain{i}")
-                for p, i, d, _ in items]
-    stops = {tuple(strategy.synthesis_stop(p) or ()) for p, _, _, _ in items}
-    answers, skipped = _generate(backend, requests, _params(stops, 1, temperature, cfg)) if requests else ([], {})
-    by_sample = {(p.task_id, i): out[0] for (p, i, _, _), out in zip(items, answers)}
-    firsts = {(p.task_id, i): {"describe_response": r, "description": d} for p, i, d, r in items}
-    laid_out = [[by_sample.get((p.task_id, i), "") for i in range(len(responses))] for (p, _), responses in zip(batch, outputs)]
-    return laid_out, firsts, {(items[k][0].task_id, items[k][1]): why for k, why in skipped.items()}
+def sample_record(c: Candidate, v: Verdict, test_format: str = "") -> dict[str, Any]:
+    rec = {"dataset": c.dataset, "task_id": c.task_id, "mode": c.stage, "sample_index": c.index, "response": c.response,
+           "completion": c.code, "verdict": verdict_summary(v, test_format)}
+    if c.first_response:
+        rec["describe_response"] = c.first_response
+    return rec
 
 
 def verdict_summary(v: Verdict, test_format: str = "") -> dict[str, Any]:
@@ -278,5 +181,5 @@ def verdict_summary(v: Verdict, test_format: str = "") -> dict[str, Any]:
     return out
 
 
-__all__ = ["SampleStore", "dataset_default_strategy", "evaluate", "group_problems", "probe_toolchain", "resolve_strategy", "unevaluated",
-           "verdict_summary"]
+__all__ = ["Rollouts", "dataset_default_strategy", "evaluate", "group_problems", "probe_toolchain", "resolve_strategy", "rollout",
+           "sample_record", "unevaluated", "verdict_summary", "verdicts_path"]

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from rrtf.evaluate.results import EvalResult
+from rrtf.evaluate.results import EvalResult, unjudged_note
 from sandbox.records import Status
 from sandbox.store import write_atomic
 
@@ -37,7 +37,7 @@ def markdown(result: EvalResult) -> str:
     rows = []
     for d in datasets:
         sc = d.status_counts or d.greedy_status_counts
-        counts = "/".join(str(sc.get(s.label, 0)) for s in sorted(Status, reverse=True))
+        counts = "/".join(str(sc.get(s.label, 0)) for s in Status.ranked()) + unjudged_note(sc)
         rows.append([d.name, d.task or "-", d.strategy or "-", str(d.num_problems), *[_pct(d.pass_at_k.get(k)) for k in ks],
                      _pct(d.greedy_pass_at_1), counts if not d.error else "-", d.error or ""])
     lines += _table(["dataset", "task", "strategy", "problems", *ks, "greedy@1", "pass/partial/runtime/compile", "note"], rows)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import re
 
-LANGUAGE_NAMES = {"python": "Python", "cpp": "C++", "js": "JavaScript", "java": "Java", "go": "Go", "rust": "Rust"}
+from sandbox.registry import display_name
+
 DESCRIBE_LIMIT = re.compile(r"using at most (\d+) characters\.\s*$")
 # A code line of the described solution is removed from the description only if it is this long:
 # shorter lines ("return x", "}") are ordinary words (the harness's `len(line) > 20`).
@@ -23,7 +24,8 @@ def describe_instruction(docstring: str) -> str:
 
 
 def synthesize_instruction(language: str) -> str:
-    return f"Write functional code in {LANGUAGE_NAMES.get(language, language)} according to the description."
+    """OctoPack's synthesis instruction, naming the language as its sandbox module's record does ("C++")."""
+    return f"Write functional code in {display_name(language)} according to the description."
 
 
 def describe_limit(instruction: str) -> int | None:
@@ -50,5 +52,5 @@ def clean_description(response: str, limit: int | None, solution: str) -> str:
     return remove_code(text.rstrip(), solution)
 
 
-__all__ = ["LANGUAGE_NAMES", "clean_description", "describe_instruction", "describe_limit", "fix_instruction",
+__all__ = ["clean_description", "describe_instruction", "describe_limit", "fix_instruction",
            "remove_code", "synthesize_instruction"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from dataclasses import dataclass, field
 from sandbox.config import SandboxConfig
 from sandbox.isolation import python_executable, require_isolation
 from sandbox.records import Problem, Verdict
-from sandbox.supervise import Limits, run_isolated
+from sandbox.supervise import Limits, cpu_and_wall, run_isolated
 from sandbox.verdicts import INPUT_TOO_LARGE, OUTPUT_LIMIT, Tally, make_verdict, refused
 from sandbox.worker.protocol import HEADER, JOB_LIMIT, ProtocolError, decode
 from sandbox.workers import IN_SANDBOX, PACKAGE
@@ -31,6 +30,7 @@ COMPILE_MEMORY_MB = 2048  # address-space cap for the compilers, not for the pro
 STDIO_PREVIEW_BYTES = 4096  # candidate stdout/stderr kept from a harness run
 IO_OUTPUT_SLACK = 1024  # stdout kept beyond the expected output's length (longer is wrong anyway)
 STDERR_LIMIT = 2000  # per stdin/stdout case
+RUNNER_SLACK_S = 10  # the isolated runner's own start, set-up and clean-up, beyond its compiles and runs
 
 
 @dataclass
@@ -89,20 +89,23 @@ def judge(problem: Problem, completion: str, sample_index: int, config: SandboxC
         unit, path = build.key_file.split("/", 1)
         files[f"in/{unit}/{path}"] = build.key_source.format(key_bytes=", ".join(str(b) for b in key)).encode()
     caps = [len(c.output.encode()) + IO_OUTPUT_SLACK for c in problem.io_cases]
-    timeout = s.program_timeout_s if harness else s.case_timeout_s
+    # The program's budget: all tests at once for a harness run, each stdin/stdout case on its own.
+    run_cpu_s, run_s = cpu_and_wall(s.program_timeout_s if harness else s.case_timeout_s)
+    compile_cpu_s, compile_s = cpu_and_wall(s.compile_timeout_s)
     result_limit = 8 << 20 if harness else (1 << 20) + 2 * sum(caps) + 4 * STDERR_LIMIT * len(caps)
     spec = {"units": sorted(build.units), "steps": build.steps, "install": build.install, "fsize_mb": s.fsize_mb,
             "nofile": s.nofile, "compile_memory_mb": build.compile_memory_mb, "own_pid_namespace": s.isolation != "none",
-            "result_limit": result_limit,
+            "result_limit": result_limit, "compile_cpu_s": compile_cpu_s, "compile_timeout_s": compile_s,
             "run": {"mode": "harness" if harness else "stdio", "argv": build.run_argv, "key": key.hex(),
-                    "send_key": build.send_key, "channel_fd": build.channel_fd, "timeout_s": timeout,
-                    "cpu_s": math.ceil(timeout) + 1, "memory_mb": build.memory_mb, "nproc": build.nproc,
+                    "send_key": build.send_key, "channel_fd": build.channel_fd, "timeout_s": run_s,
+                    "cpu_s": run_cpu_s, "memory_mb": build.memory_mb, "nproc": build.nproc,
                     "preview": STDIO_PREVIEW_BYTES, "inputs": [c.input for c in problem.io_cases], "output_caps": caps}}
     runs = [st for step in build.steps for st in (step[1] if step[0] == "parallel" else [step]) if st[0] == "run"]
     for step in runs:
-        step[3] = s.compile_timeout_s
-    total = s.compile_timeout_s * len(runs) + timeout * max(1, len(caps)) + 10
-    limits = Limits(timeout_s=total, cpu_s=math.ceil(total) + 1, memory_mb=None, nproc=1024, fsize_mb=s.fsize_mb,
+        step[3] = compile_s
+    runner_cpu_s, runner_s = cpu_and_wall(run_s, runs=max(1, len(caps)), compile_s=compile_s, compiles=len(runs),
+                                          slack_s=RUNNER_SLACK_S)
+    limits = Limits(timeout_s=runner_s, cpu_s=runner_cpu_s, memory_mb=None, nproc=1024, fsize_mb=s.fsize_mb,
                     nofile=max(s.nofile, 1024), output_limit_bytes=result_limit + HEADER.size, tmpfs_mb=s.tmpfs_mb)
     argv = [python_executable(), "-I", "-S", "-B", "-c"]
     if s.isolation == "bwrap":

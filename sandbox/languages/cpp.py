@@ -33,18 +33,18 @@ from sandbox.compiled.clike import code_matches, match_bracket, split_statements
 from sandbox.compiled.run import Build, Settings
 from sandbox.compiled.run import judge as compiled_judge
 from sandbox.config import SandboxConfig
-from sandbox.languages import PlanError
+from sandbox.languages import Language, PlanError
 from sandbox.records import Problem, Verdict
 from sandbox.supervise import Limits, run_isolated
 from sandbox.toolcache import build_once
 
-NAME = "cpp"
-RUNS_IN = "isolated"
-DEBIAN_PACKAGES = ("g++", "binutils")  # g++ and its linkers (ld.gold when present)
-TOOLS = ("g++", "ld.gold")  # executables it runs (names: found on the sandbox PATH)
-SELFTEST = {"task_id": "selftest/cpp", "language": "cpp", "entry_point": "add", "prompt": "#include<stdio.h>\nint add(int x,int y){\n",
-            "canonical_solution": "    return x+y;\n}\n", "buggy_solution": "    return x-y;\n}\n",
-            "test": "#undef NDEBUG\n#include<assert.h>\nint main(){\n    assert (add(2, 3) == 5);\n    assert (add(7, 5) == 12);\n}\n"}
+LANGUAGE = Language(
+    name="cpp", display_name="C++", runs_in="isolated", task_id_prefixes=("cpp", "c++"), humanevalpack=True,
+    debian_packages=("g++", "binutils"),  # g++ and its linkers (ld.gold when present)
+    tools=("g++", "ld.gold"),  # executables it runs (names: found on the sandbox PATH)
+    selftest={"entry_point": "add", "prompt": "#include<stdio.h>\nint add(int x,int y){\n",
+              "canonical_solution": "    return x+y;\n}\n", "buggy_solution": "    return x-y;\n}\n",
+              "test": "#undef NDEBUG\n#include<assert.h>\nint main(){\n    assert (add(2, 3) == 5);\n    assert (add(7, 5) == 12);\n}\n"})
 MAIN_RE = re.compile(r"\bint\s+main\s*\([^)]*\)\s*\{")
 ASSERT_RE = re.compile(r"\s*assert\s*\(")
 HAS_ASSERT_RE = re.compile(r"\bassert\s*\(")

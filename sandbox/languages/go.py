@@ -24,23 +24,23 @@ from pathlib import Path
 from sandbox.compiled.clike import code_matches, match_bracket, strip_comments, wrap_cases
 from sandbox.compiled.run import Build
 from sandbox.compiled.run import judge as compiled_judge
-from sandbox.compiled.toolchain import missing_tools, missing_verdict
+from sandbox.compiled.toolchain import missing_tools, missing_verdict, refused_verdict
 from sandbox.config import SandboxConfig
-from sandbox.languages import PlanError
+from sandbox.languages import Language, PlanError
 from sandbox.records import Problem, Verdict
 from sandbox.toolcache import build_once
 
-NAME = "go"
-RUNS_IN = "isolated"
 GO = "/usr/bin/go"
-TOOLS = (GO,)  # executables it runs
 GOCODE = "/usr/share/gocode"
 PACKAGES = {GO: "golang-go", f"{GOCODE}/src/github.com/stretchr/testify/assert": "golang-github-stretchr-testify-dev"}
-DEBIAN_PACKAGES = tuple(PACKAGES.values())
-SELFTEST = {"task_id": "selftest/go", "language": "go", "entry_point": "Add", "prompt": "\nfunc Add(x int, y int) int {\n",
-            "canonical_solution": "    return x + y\n}\n", "buggy_solution": "    return x - y\n}\n",
-            "test_setup": 'package main\n\nimport (\n    "testing"\n    "github.com/stretchr/testify/assert"\n)\n',
-            "test": "func TestAdd(t *testing.T) {\n    assert := assert.New(t)\n    assert.Equal(5, Add(2, 3))\n    assert.Equal(12, Add(7, 5))\n}\n"}
+LANGUAGE = Language(
+    name="go", display_name="Go", runs_in="isolated", task_id_prefixes=("go",), humanevalpack=True,
+    debian_packages=tuple(PACKAGES.values()), tools=(GO,),
+    selftest={"entry_point": "Add", "prompt": "\nfunc Add(x int, y int) int {\n",
+              "canonical_solution": "    return x + y\n}\n", "buggy_solution": "    return x - y\n}\n",
+              "test_setup": 'package main\n\nimport (\n    "testing"\n    "github.com/stretchr/testify/assert"\n)\n',
+              "test": "func TestAdd(t *testing.T) {\n    assert := assert.New(t)\n    assert.Equal(5, Add(2, 3))\n"
+                      "    assert.Equal(12, Add(7, 5))\n}\n"})
 TEST_FN_RE = re.compile(r"func\s+(Test\w*)\s*\(\s*t\s+\*\s*testing\s*\.\s*T\s*\)\s*\{")
 ASSERT_RE = re.compile(r"\bassert\s*\.\s*(?!New\b)\w+\s*\(")
 IMPORT_RE = re.compile(r"import\s*(\([^)]*\)|\"[^\"]*\")", re.S)
@@ -244,7 +244,7 @@ def judge(problem: Problem, completion: str, sample_index: int, config: SandboxC
         return missing_verdict(problem.task_id, sample_index, names, missing, config)
     program = problem.program(completion)
     if code_matches(program, re.compile(r"//\s*go:linkname")):
-        return missing_verdict(problem.task_id, sample_index, names, "compile error: //go:linkname is not allowed", config)
+        return refused_verdict(problem.task_id, sample_index, names, "compile error: //go:linkname is not allowed", config)
     cache = warm_cache()
     gocache = str(cache) if cache else "$PWD/.cache"
     script = (f'export {ENV} GOPATH="$PWD:{GOCODE}" GOCACHE="{gocache}" GOTMPDIR="$PWD/.tmp"; mkdir -p .tmp; cd src/rrtfmain && '

@@ -26,20 +26,21 @@ from sandbox.compiled.java_harness import REPORTER
 from sandbox.compiled.run import Build, Settings
 from sandbox.compiled.run import judge as compiled_judge
 from sandbox.config import SandboxConfig
-from sandbox.languages import PlanError
+from sandbox.languages import Language, PlanError
 from sandbox.records import Problem, Verdict
 from sandbox.verdicts import Tally, make_verdict
 
-NAME = "java"
-RUNS_IN = "isolated"
-DEBIAN_PACKAGES = ("openjdk-17-jdk-headless",)  # javac and java
-TOOLS = ("javac", "java")
-SELFTEST = {"task_id": "selftest/java", "language": "java", "entry_point": "add",
-            "prompt": "import java.util.*;\nimport java.lang.*;\n\nclass Solution {\n    public int add(int x, int y) {\n",
-            "canonical_solution": "        return x + y;\n    }\n}", "buggy_solution": "        return x - y;\n    }\n}",
-            "test": "public class Main {\n    public static void main(String[] args) {\n        Solution s = new Solution();\n"
-                    "        List<Boolean> correct = Arrays.asList(\n                s.add(2, 3) == 5,\n                s.add(7, 5) == 12\n"
-                    "        );\n        if (correct.contains(false)) {\n            throw new AssertionError();\n        }\n    }\n}\n"}
+LANGUAGE = Language(
+    name="java", display_name="Java", runs_in="isolated", task_id_prefixes=("java",), humanevalpack=True,
+    debian_packages=("openjdk-17-jdk-headless",),  # javac and java
+    tools=("javac", "java"),
+    selftest={"entry_point": "add",
+              "prompt": "import java.util.*;\nimport java.lang.*;\n\nclass Solution {\n    public int add(int x, int y) {\n",
+              "canonical_solution": "        return x + y;\n    }\n}", "buggy_solution": "        return x - y;\n    }\n}",
+              "test": "public class Main {\n    public static void main(String[] args) {\n        Solution s = new Solution();\n"
+                      "        List<Boolean> correct = Arrays.asList(\n                s.add(2, 3) == 5,\n"
+                      "                s.add(7, 5) == 12\n        );\n        if (correct.contains(false)) {\n"
+                      "            throw new AssertionError();\n        }\n    }\n}\n"})
 MAIN_RE = re.compile(r"(public\s+)?static\s+void\s+main\s*\([^)]*\)\s*(throws\s+[\w.,\s]+)?\{")
 LIST_RE = re.compile(r"List\s*<\s*Boolean\s*>\s+(\w+)\s*=\s*Arrays\s*\.\s*asList\s*\(")
 PUBLIC_CLASS_RE = re.compile(r"^\s*public\s+(?:final\s+|abstract\s+)*class\s+(\w+)", re.M)

@@ -18,18 +18,17 @@ from sandbox.compiled.run import Build
 from sandbox.compiled.run import judge as compiled_judge
 from sandbox.compiled.toolchain import missing_tools, missing_verdict
 from sandbox.config import SandboxConfig
-from sandbox.languages import PlanError
+from sandbox.languages import Language, PlanError
 from sandbox.records import Problem, Verdict
 
-NAME = "js"
-RUNS_IN = "isolated"
 PACKAGE = "nodejs"  # Debian's package with `node`
-DEBIAN_PACKAGES = (PACKAGE,)
-SELFTEST = {"task_id": "selftest/js", "language": "js", "entry_point": "add", "prompt": "const add = (x, y) => {\n",
-            "canonical_solution": "  return x + y;\n}\n", "buggy_solution": "  return x - y;\n}\n",
-            "test": "const testAdd = () => {\n  console.assert(add(2, 3) === 5)\n  console.assert(add(7, 5) === 12)\n}\n\ntestAdd()\n"}
 NODE = "/usr/bin/node"
-TOOLS = (NODE,)  # executables it runs
+LANGUAGE = Language(
+    name="js", display_name="JavaScript", runs_in="isolated", task_id_prefixes=("javascript", "js"), humanevalpack=True,
+    debian_packages=(PACKAGE,), tools=(NODE,),
+    selftest={"entry_point": "add", "prompt": "const add = (x, y) => {\n",
+              "canonical_solution": "  return x + y;\n}\n", "buggy_solution": "  return x - y;\n}\n",
+              "test": "const testAdd = () => {\n  console.assert(add(2, 3) === 5)\n  console.assert(add(7, 5) === 12)\n}\n\ntestAdd()\n"})
 TEST_FN_RE = re.compile(r"const\s+(\w+)\s*=\s*\(\s*\)\s*=>\s*\{")
 ASSERT_RE = re.compile(r"\bconsole\s*\.\s*assert\s*\(")
 IDENT_RE = re.compile(r"[A-Za-z_$][\w$]*")

@@ -16,17 +16,16 @@ import sys
 from dataclasses import dataclass, field
 
 from sandbox.config import SandboxConfig
-from sandbox.languages import PlanError
+from sandbox.languages import Language, PlanError
 from sandbox.records import IOCase, Problem
 
-NAME = "python"
-RUNS_IN = "worker"
-DEBIAN_PACKAGES: tuple[str, ...] = ()  # the host's own interpreter; isolation is bubblewrap (sandbox-wide)
-TOOLS: tuple[str, ...] = ()  # the host interpreter runs the harness and candidates
-# The selftest's proof that this language judges here: a right and a wrong answer (written for this project).
-SELFTEST = {"task_id": "selftest/python", "language": "python", "entry_point": "add", "prompt": "def add(x, y):\n",
-            "canonical_solution": "    return x + y\n", "buggy_solution": "    return x - y\n",
-            "test": "def check(candidate):\n    assert candidate(2, 3) == 5\n    assert candidate(7, 5) == 12\n"}
+LANGUAGE = Language(
+    name="python", display_name="Python", runs_in="worker", task_id_prefixes=("python",), humanevalpack=True,
+    # No Debian packages nor tools: the host's own interpreter runs the harness and candidates (isolation,
+    # bubblewrap, is sandbox-wide). The selftest's right and wrong answer were written for this project.
+    selftest={"entry_point": "add", "prompt": "def add(x, y):\n", "canonical_solution": "    return x + y\n",
+              "buggy_solution": "    return x - y\n",
+              "test": "def check(candidate):\n    assert candidate(2, 3) == 5\n    assert candidate(7, 5) == 12\n"})
 
 CASE, SETUP, ENTRY = "__rrtf_case__", "__rrtf_setup__", "__rrtf_entry__"
 
@@ -181,10 +180,12 @@ def prepare(problem: Problem, completion: str, config: SandboxConfig) -> tuple[d
         from sandbox.evalplus import evalplus_plan
         from sandbox.isolation import require_isolation
 
+        # The budget is the sum of evalplus's per-input limits; memory at least evalplus's own.
         source, names, program_timeout_s, data = evalplus_plan(problem, require_isolation(config.isolation, config.allow_weak_isolation))
         plan = Plan("function", names, source, data=data)
-        own = {"RLIMIT_CPU": int(program_timeout_s + 2), "RLIMIT_AS": max(config.memory_mb or 0, EVALPLUS_MEMORY_MB) << 20}
-        rlimits = [(name, own.get(name, value)) for name, value in rlimits if name != "RLIMIT_AS" or config.memory_mb]
+        own = {"RLIMIT_AS": max(config.memory_mb or 0, EVALPLUS_MEMORY_MB) << 20}
+        rlimits = [(name, own.get(name, value)) for name, value in config.rlimits(program_timeout_s)
+                   if name != "RLIMIT_AS" or config.memory_mb]
     else:
         plan = cached_plan(problem)
     prefix = problem.code_prefix if plan.mode == "function" else ""

@@ -42,27 +42,27 @@ from pathlib import Path
 from sandbox.compiled.run import Build
 from sandbox.compiled.run import judge as compiled_judge
 from sandbox.compiled.rust_source import entry_header, identifiers, make_public, mask, rewrite_test, top_level_items
-from sandbox.compiled.toolchain import MISSING, missing_tools, missing_verdict
+from sandbox.compiled.toolchain import MISSING, missing_tools, missing_verdict, refused_verdict
 from sandbox.config import SandboxConfig
-from sandbox.languages import PlanError
+from sandbox.languages import Language, PlanError
 from sandbox.records import Problem, Verdict
 from sandbox.toolcache import build_once
 
-NAME = "rust"
-RUNS_IN = "isolated"
 RUSTC, CARGO = "/usr/bin/rustc", "/usr/bin/cargo"
-TOOLS = (RUSTC, CARGO, "nm")  # executables it runs
 REGISTRY = "/usr/share/cargo/registry"
 CRATES = {"rand": "0.8", "regex": "1", "md5": "0.7"}  # what HumanEvalPack's prompts `use`
 # regex without its default "perf" features: those pull aho-corasick and memchr, which Debian ships only
 # as recommended packages (absent after --no-install-recommends); the tests need no regex speed.
 CRATE_FEATURES = {"regex": 'default-features = false, features = ["std", "unicode"]'}
-DEBIAN_PACKAGES = ("rustc", "cargo", "binutils", *(f"librust-{c}-dev" for c in CRATES))  # binutils: nm
-SELFTEST = {"task_id": "selftest/rust", "language": "rust", "entry_point": "add",  # uses the crates: they must build
-            "prompt": "fn main(){}\n\nuse rand::Rng;\nuse regex::Regex;\nuse md5;\n\nfn add(x:i32, y:i32) -> i32{\n",
-            "canonical_solution": "    return x + y;\n}\n", "buggy_solution": "    return x - y;\n}\n",
-            "test": "\n#[cfg(test)]\nmod tests {\n    use super::*;\n\n    #[test]\n    fn test_add() {\n"
-                    "        assert!(add(2, 3) == 5);\n        assert!(add(7, 5) == 12);\n    }\n\n}\n"}
+LANGUAGE = Language(
+    name="rust", display_name="Rust", runs_in="isolated", task_id_prefixes=("rust",), humanevalpack=True,
+    debian_packages=("rustc", "cargo", "binutils", *(f"librust-{c}-dev" for c in CRATES)),  # binutils: nm
+    tools=(RUSTC, CARGO, "nm"),  # executables it runs
+    selftest={"entry_point": "add",  # uses the crates: they must build
+              "prompt": "fn main(){}\n\nuse rand::Rng;\nuse regex::Regex;\nuse md5;\n\nfn add(x:i32, y:i32) -> i32{\n",
+              "canonical_solution": "    return x + y;\n}\n", "buggy_solution": "    return x - y;\n}\n",
+              "test": "\n#[cfg(test)]\nmod tests {\n    use super::*;\n\n    #[test]\n    fn test_add() {\n"
+                      "        assert!(add(2, 3) == 5);\n        assert!(add(7, 5) == 12);\n    }\n\n}\n"})
 EDITION = "2021"
 PROGRAM_NPROC = 32
 REFUSED = re.compile(r"\b(no_mangle|export_name|link_section|link_name|global_asm|asm)\b")
@@ -251,7 +251,7 @@ def judge(problem: Problem, completion: str, sample_index: int, config: SandboxC
                                f"could not be built from {REGISTRY}{why}", config)
     refused = REFUSED.search(mask(program))
     if refused:
-        return missing_verdict(problem.task_id, sample_index, names, f"compile error: `{refused.group()}` is not allowed", config)
+        return refused_verdict(problem.task_id, sample_index, names, f"compile error: `{refused.group()}` is not allowed", config)
     deps_dir, externs = deps
     flags = [f"--edition={EDITION}", "-A", "warnings", "-C", "debuginfo=0", "-L", f"dependency={deps_dir}",
              *[a for c, f in externs.items() for a in ("--extern", f"{c}={deps_dir}/{f}")]]

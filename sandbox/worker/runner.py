@@ -162,7 +162,8 @@ class Runner:
     def build(self) -> dict:
         log, timings = bytearray(), []
         limits = {"RLIMIT_AS": _mb(self.spec.get("compile_memory_mb")), "RLIMIT_NPROC": 1024,
-                  "RLIMIT_FSIZE": _mb(self.spec["fsize_mb"]), "RLIMIT_NOFILE": self.spec["nofile"]}
+                  "RLIMIT_FSIZE": _mb(self.spec["fsize_mb"]), "RLIMIT_NOFILE": self.spec["nofile"],
+                  "RLIMIT_CPU": self.spec["compile_cpu_s"]}  # the host's rule (sandbox.supervise.cpu_and_wall)
         for step in self.spec["steps"]:
             if step[0] == "exports":
                 self.write_exports(*step[1:])
@@ -205,7 +206,7 @@ class Runner:
             out_r, out_w = os.pipe()
             null = os.open(os.devnull, os.O_RDONLY)
             pid = self.start(argv, as_uid=unit, cwd=os.path.join(self.root, "u", unit), fds={0: null, 1: out_w, 2: out_w},
-                             limits={**limits, "RLIMIT_CPU": int(timeout_s) + 1})
+                             limits=limits)
             os.close(out_w)
             os.close(null)
             running.append((argv, pid, out_r, timeout_s))
@@ -217,15 +218,16 @@ class Runner:
             results.append((" ".join(argv)[-60:], output, status, timed_out, round(time.monotonic() - started, 4)))
         return results
 
-    def capture(self, argv: list[str], unit: str, timeout_s: float = 30) -> bytes:
+    def capture(self, argv: list[str], unit: str) -> bytes:
+        """A build tool's stdout (nm), under a compile step's limits."""
         out_r, out_w = os.pipe()
         null = os.open(os.devnull, os.O_RDONLY)
         pid = self.start(argv, as_uid=unit, cwd=os.path.join(self.root, "u", unit), fds={0: null, 1: out_w, 2: null},
-                         limits={"RLIMIT_AS": 1 << 30, "RLIMIT_CPU": int(timeout_s)})
+                         limits={"RLIMIT_AS": 1 << 30, "RLIMIT_CPU": self.spec["compile_cpu_s"]})
         os.close(out_w)
         os.close(null)
         output = bytearray()
-        self.wait(pid, time.monotonic() + timeout_s, {out_r: [output, 4 << 20, 0]}, kill_all=False)
+        self.wait(pid, time.monotonic() + self.spec["compile_timeout_s"], {out_r: [output, 4 << 20, 0]}, kill_all=False)
         os.close(out_r)
         return bytes(output)
 

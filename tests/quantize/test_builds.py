@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from quantize.builds import parse_build
+from quantize.ct2_backend import parse_student_arg
 from quantize.report import add_ratios, markdown_table
-from rrtf.backends.ct2 import parse_student_arg
 
 
 def test_build_specs():

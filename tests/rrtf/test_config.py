@@ -19,7 +19,8 @@ from testkit import REPO
 from transformers import TrainingArguments
 
 from rrtf.config import RRTFConfig, parse_train_args
-from rrtf.tuning import option_classes
+from rrtf.tuning import TUNING_METHODS, option_classes
+from rrtf.tuning.lora import LoraOptions
 
 CONFIGS = REPO / "configs"
 TRAIN_YAMLS = sorted(CONFIGS.glob("*.yaml"))
@@ -44,11 +45,17 @@ def test_shipped_files_are_there():
 def test_training_yaml_parses(path):
     cfg = parse_rrtf(path)
     raw = yaml.safe_load(path.read_text())
+    chosen = TUNING_METHODS.get(cfg.tuning_method).options_class
+    chosen_keys = {f.name for f in dataclasses.fields(chosen)} if chosen else set()
+    option_keys = {f.name for cls in option_classes() for f in dataclasses.fields(cls)}
     for key, value in raw.items():
         if value is None and key in RESOLVED_AT_PARSE:
             continue
-        if not hasattr(cfg, key):  # a tuning method's option: kept in the chosen method's options
-            assert cfg.tuning_options is None or getattr(cfg.tuning_options, key, value) == value, key
+        if not hasattr(cfg, key):  # a tuning method's option
+            if key in chosen_keys:  # the chosen method's: it must have arrived in config.tuning_options
+                assert type(cfg.tuning_options) is chosen and getattr(cfg.tuning_options, key) == value, key
+            else:  # another method's, at its default (default.yaml lists them all): accepted, not kept
+                assert key in option_keys, key
             continue
         got = getattr(cfg, key)
         got = got.value if hasattr(got, "value") else got  # enums (save_strategy, lr_scheduler_type)
@@ -62,6 +69,16 @@ def test_a_misspelt_key_fails(tmp_path):
     bad.write_text((CONFIGS / "starcoder15b_lora.yaml").read_text() + "\nlora_rank: 8\n")
     with pytest.raises(ValueError, match="lora_rank"):
         parse_rrtf(bad)
+
+
+def test_the_chosen_methods_options_arrive_from_yaml(tmp_path):
+    path = tmp_path / "lora.yaml"
+    path.write_text("tuning_method: lora\nlora_r: 13\nlora_dropout: 0.25\nlora_target_modules: [c_attn]\n")
+    assert (LoraOptions().lora_r, LoraOptions().lora_dropout) != (13, 0.25)  # defaults would prove nothing
+    opts = parse_rrtf(path).tuning_options
+    assert type(opts) is LoraOptions
+    assert (opts.lora_r, opts.lora_dropout, opts.lora_target_modules) == (13, 0.25, ["c_attn"])
+    assert parse_rrtf(path, "--lora_r", "7").tuning_options.lora_r == 7  # a flag overrides the YAML
 
 
 def test_starcoder_lora_config():

@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from rrtf.judge import align, judge, read_verdicts
 from rrtf.ranker import RankerConfig, reward, teacher_bonus
 from rrtf.ranker import rank_groups as rank
 from rrtf.records import Candidate
+from rrtf.rollout.judge import align, judge, read_verdicts
 from sandbox.records import Problem, Status, Verdict
 
 C, R, P, OK = Status.COMPILE_ERROR, Status.RUNTIME_ERROR, Status.PARTIAL, Status.PASSED
@@ -98,7 +98,7 @@ def test_missing_verdicts_and_foreign_candidates_are_clear_errors():
     with pytest.raises(ValueError, match=r"1 verdicts for 2 candidates"):
         rank([problem()], cands, verdicts[:1])
     with pytest.raises(ValueError, match=r"no verdict for candidate t/0#1 \(reference\)"):
-        align(cands, {(cands[0].task_id, cands[0].code_hash): verdicts[0]})
+        align(cands, {(cands[0].dataset, cands[0].task_id, cands[0].code_hash): verdicts[0]})
     with pytest.raises(ValueError, match="not among the problems"):
         rank([problem("other")], cands, verdicts)
 

@@ -9,6 +9,7 @@ import pytest
 from rrtf.backends.reference import ReferenceBackend
 from rrtf.backends.transformers_backend import TransformersBackend
 from rrtf.prompts import CONTINUATION_STOP, END_MARKERS, build_prompt
+from rrtf.records import Candidate
 from rrtf.sampler import SamplerConfig, Teacher, parse_teacher_spec, read_candidates, sample, shard_path
 from sandbox.records import Problem
 
@@ -192,9 +193,9 @@ def test_config_comes_from_the_rrtf_config(tmp_path):
 
 
 def test_sample_judge_rank_end_to_end(tmp_path, student):
-    from rrtf.judge import judge
     from rrtf.ranker import RankerConfig
     from rrtf.ranker import rank_groups as rank
+    from rrtf.rollout.judge import judge
     from sandbox import Sandbox, SandboxConfig
 
     problems = make_problems(3)
@@ -227,7 +228,7 @@ def test_sampler_prompts_stops_and_judges_exactly_as_evaluation(tmp_path):
     HumanEvalPack Java, an MBPP and a tiny-tasks problem (both strategies, both code cuts)."""
     from rrtf.datasets import load_dataset
     from rrtf.evaluate import EvalConfig, evaluate
-    from rrtf.judge import judge
+    from rrtf.rollout.judge import judge
     from sandbox import Sandbox, SandboxConfig
 
     datasets = {name: load_dataset(name).problems[:1] for name in ("humaneval", "humanevalpack-java", "mbpp", "heldout")}
@@ -251,6 +252,10 @@ def test_sampler_prompts_stops_and_judges_exactly_as_evaluation(tmp_path):
         result = evaluate(datasets, evaluator, sb, ecfg)
         verdicts = judge(problems, list(cands.values()), sb, tmp_path / "v.jsonl", progress=False)
     evaluated = {r["task_id"]: r for r in map(json.loads, samples.read_text().splitlines())}
+    by_code = {(v["dataset"], v["task_id"], v["code_hash"]): v for v in map(json.loads, samples.with_name("eval.verdicts.jsonl").read_text().splitlines())}
+    for r in evaluated.values():
+        r["completion"] = r["code"]
+        r["verdict"] = by_code[(r["dataset"], r["task_id"], Candidate.from_record(r).code_hash)]
 
     assert {name: d.strategy for name, d in result.datasets.items()} == {
         "humaneval": "continue", "humanevalpack-java": "continue", "mbpp": "instruct", "heldout": "instruct"}
@@ -270,8 +275,8 @@ def test_sampler_prompts_stops_and_judges_exactly_as_evaluation(tmp_path):
 def test_dataset_teachers_rank_the_answers_kept_with_the_problems(tmp_path, sandbox):
     """`--teachers dataset:NAME` answers with teacher NAME's solution kept in Problem.teacher_answers
     (data_evol writes several): teachers of different quality are ranked, the better one on top."""
-    from rrtf.judge import judge
     from rrtf.ranker import rank_groups
+    from rrtf.rollout.judge import judge
     from sandbox.records import TeacherAnswer
 
     problems = make_problems(3)
@@ -288,3 +293,44 @@ def test_dataset_teachers_rank_the_answers_kept_with_the_problems(tmp_path, sand
         ("toy/2", "dataset:weak", 1)]
     groups, _ = rank_groups(problems, cands, judge(problems, cands, sandbox, tmp_path / "v.jsonl", progress=False))
     assert [g.statuses for g in groups[:2]] == [["passed", "partial"]] * 2 and all(g.best_teacher == 0 for g in groups[:2])
+
+
+def registered_names() -> list[str]:
+    from rrtf.datasets import DATASETS
+
+    return [f"{name}:{task}" if len(spec.tasks) > 1 else name for name, spec in DATASETS.items() for task in spec.tasks]
+
+
+@pytest.mark.parametrize("name", registered_names())
+def test_training_asks_every_dataset_and_task_as_evaluation_does(name, tmp_path):
+    """For every registered dataset x task: the problems `rrtf.train` trains on are asked with the
+    strategy evaluation uses for that name, and the sampler sends the same prompts with the same stop
+    strings and cuts the same code as evaluation's rollout (both are stages of rrtf.rollout)."""
+    from rrtf.config import RRTFConfig
+    from rrtf.datasets import load_dataset, parse_name
+    from rrtf.rollout import RolloutConfig, Stage, ask, candidate_key, generate
+    from rrtf.train import load_training_problems
+    from sandbox.store import JsonlStore
+
+    spec, _, task = parse_name(name)
+    config = RRTFConfig(output_dir=str(tmp_path / "run"), dataset=name, dataset_split=spec.default_split, max_problems=2,
+                        eval_dataset=name, eval_max_problems=2, report_to="none")
+    if spec.tasks[task] == "explain":  # two steps: nothing to rank as one group; refused before any work
+        with pytest.raises(ValueError, match="asks in two steps"):
+            load_training_problems(config)
+        return
+    train, _ = load_training_problems(config)
+    evaluated = ask(name, load_dataset(name, split=spec.default_split).problems[:2])
+    assert [(a.task_id, a.strategy, a.task) for a in train] == [(a.task_id, a.strategy, a.task) for a in evaluated]
+    assert train[0].strategy == spec.tasks[task]
+    answers = {a.prompt(None): a.asks.reference_response(a.problem) + "\n\nclass Extra:\n    pass\n" for a in train}
+    student, evaluator = RecordingReference(answers), RecordingReference(answers)
+    cfg = SamplerConfig(num_samples=1, temperatures=[1.0], teachers=[], prompts_per_call=1, progress=False)
+    cands = sample(train, student, [], cfg, tmp_path / "c.jsonl")
+    with JsonlStore(None, key=candidate_key) as out:
+        generate(evaluated, Stage("greedy", evaluator, 1, 0.0), RolloutConfig(max_new_tokens=cfg.max_new_tokens, batch_size=1,
+                                                                               progress=False), out, scope=name)
+        codes = {r["task_id"]: r["code"] for r in out.records}
+    assert student.stops == evaluator.stops and set(student.stops) == set(answers)
+    assert {c.task_id: c.code for c in cands} == codes
+    assert all(train[i].judge_input(c.code) == evaluated[i].judge_input(codes[c.task_id]) for i, c in enumerate(cands))

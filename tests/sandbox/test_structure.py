@@ -4,6 +4,8 @@ one registered module per language, and ruff-clean code."""
 from __future__ import annotations
 
 import ast
+import json
+import os
 import shutil
 import subprocess
 import sys
@@ -97,13 +99,92 @@ def test_worker_package_runs_isolated_from_the_project():
 
 
 def test_each_language_is_one_registered_module():
-    assert set(NAMES) == {"python", "java", "cpp", "js", "go", "rust"} and LANGUAGES == NAMES
-    from sandbox.registry import language
+    modules = {p.stem for p in (PACKAGE / "languages").glob("*.py") if not p.stem.startswith("_")}
+    assert set(NAMES) == modules and LANGUAGES == NAMES
+    from sandbox.records import Problem
+    from sandbox.registry import language, language_for_task_id, languages
 
-    for name in NAMES:
-        module = language(name)
-        assert module.NAME == name and callable(module.validate)
-        assert callable(module.prepare if module.RUNS_IN == "worker" else module.judge)
+    assert [lang.name for lang in languages()] == list(NAMES)
+    for lang in languages():
+        module = language(lang.name)
+        assert module.LANGUAGE is lang and callable(module.validate)
+        assert callable(module.prepare if lang.runs_in == "worker" else module.judge)
+        assert Problem.from_record(dict(lang.selftest)).language == lang.name
+        for prefix in lang.task_id_prefixes:
+            assert language_for_task_id(f"{prefix.upper()}/3") == lang.name
+    assert language_for_task_id("HumanEval/3") == language_for_task_id("MBPP/7") == "python"
+
+
+TOY_LANGUAGE = """
+from sandbox.languages import Language
+
+LANGUAGE = Language(name="toy", display_name="Toy Lisp", runs_in="isolated", task_id_prefixes=("ToyLisp",),
+                    debian_packages=("toy-lisp-compiler",), tools=("sh",),
+                    selftest={"entry_point": "add", "prompt": "(defun add (x y)\\n", "canonical_solution": "  (+ x y))\\n",
+                              "buggy_solution": "  (- x y))\\n", "test": "(assert (= (add 2 3) 5))\\n"})
+
+
+def validate(problem):
+    pass
+
+
+def judge(problem, completion, sample_index, config):
+    raise NotImplementedError
+"""
+
+DERIVED_TABLES = """
+import json
+import sandbox.languages
+from rrtf.datasets import humanevalpack
+from rrtf.prompts.octopack import synthesize_instruction
+from sandbox import registry
+from sandbox.records import Problem
+from sandbox.selftest import installed_languages, language_problems
+
+print(json.dumps({
+    "names": sandbox.languages.NAMES,
+    "language_for_task_id": registry.language_for_task_id("ToyLisp/7"),
+    "problem_language": Problem.from_record({"task_id": "ToyLisp/7", "prompt": "", "test": "(assert t)"}).language,
+    "display_name": registry.display_name("toy"),
+    "instruction": synthesize_instruction("toy"),
+    "debian_packages": registry.debian_packages(),
+    "tools": registry.tools(),
+    "selftest": [[lang.name, problem.task_id, problem.language] for lang, problem in language_problems()],
+    "installed": sorted(installed_languages()),
+    "humanevalpack": humanevalpack.LANGUAGES,
+}))
+"""
+
+
+def test_a_new_language_is_one_module(tmp_path):
+    """A language written as one module in a directory of its own (RRTF_SANDBOX_LANGUAGES, the registry's
+    hook for modules outside sandbox/languages/) is in every derived table; no other file was edited."""
+    from sandbox.languages import EXTRA_PATH_VAR
+
+    (tmp_path / "toy.py").write_text(TOY_LANGUAGE)
+    env = {**os.environ, EXTRA_PATH_VAR: str(tmp_path)}
+    run = subprocess.run([sys.executable, "-c", DERIVED_TABLES], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    assert run.returncode == 0, run.stderr[-3000:]
+    tables = json.loads(run.stdout)
+    assert tables["names"] == sorted([*NAMES, "toy"])
+    assert tables["language_for_task_id"] == tables["problem_language"] == "toy"
+    assert tables["display_name"] == "Toy Lisp" and "in Toy Lisp according" in tables["instruction"]
+    assert "toy-lisp-compiler" in tables["debian_packages"] and tables["tools"]["sh"]
+    assert ["toy", "selftest/toy", "toy"] in tables["selftest"] and len(tables["selftest"]) == len(NAMES) + 1
+    assert "toy" in tables["installed"] and "toy" not in tables["humanevalpack"]
+    listed = subprocess.run([sys.executable, "-m", "sandbox", "packages"], capture_output=True, text=True, cwd=ROOT, env=env,
+                            timeout=120)
+    assert "toy-lisp-compiler" in listed.stdout.split(), listed.stderr[-2000:]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "__pycache__") == ["toy.py"]
+
+
+def test_a_language_defined_twice_is_an_error(tmp_path):
+    from sandbox.languages import EXTRA_PATH_VAR
+
+    (tmp_path / "python.py").write_text(TOY_LANGUAGE)
+    run = subprocess.run([sys.executable, "-c", "import sandbox.records"], capture_output=True, text=True, cwd=ROOT,
+                         env={**os.environ, EXTRA_PATH_VAR: str(tmp_path)}, timeout=120)
+    assert run.returncode != 0 and "'python' is defined twice" in run.stderr
 
 
 @pytest.mark.skipif(shutil.which("ruff") is None and not (Path(sys.executable).parent / "ruff").exists(),

@@ -8,8 +8,8 @@ import json
 import pytest
 from testkit import run_module
 
+from quantize.ct2_backend import CT2Backend
 from rrtf.backends import BACKENDS, GenerationRequest, SamplingParams, backend_from_spec, build_backend
-from rrtf.backends.ct2 import CT2Backend
 
 PROMPTS = ["def add(a, b):\n    return", "x = 1\n", "class Foo:\n    def __init__(self):\n        self.x = 0\n"]
 SAMPLE = dict(n=3, temperature=1.0, max_new_tokens=8, seed=1)

@@ -15,6 +15,8 @@ from rrtf.datasets import load_dataset, spec_of
 from rrtf.evaluate import EvalConfig, build_eval_backend, evaluate
 from rrtf.evaluate.cli import exit_status, run
 from rrtf.prompts import get_strategy
+from sandbox.evalplus import base_passed
+from sandbox.records import Verdict
 
 # One small slice of every dataset kind x task; compiled languages once each.
 SLICES = {
@@ -58,11 +60,15 @@ def test_reference_answers_pass_every_task_and_metrics_are_reported(sandbox, tmp
     assert set(robust["types"]) == {"FuncRenameButterFinger", "FuncRenameCamelCase", "FuncRenameChangeChar",
                                     "FuncRenameInflectionalVariation", "FuncRenameSwapChar", "FuncRenameSynonymSub"}
     assert robust["types"]["FuncRenameSwapChar"]["seeds"] == 5 and robust["types"]["FuncRenameCamelCase"]["seeds"] == 1
-    # The explain records keep the description the code was written from.
+    # The explain records keep the description the code was written from, and the prompt it was asked in.
     samples = [json.loads(line) for line in (tmp_path / "results.samples.jsonl").read_text().splitlines()]
     explained = [s for s in samples if s["dataset"] == "humanevalpack-python:explain"]
-    assert explained and all(s["description"].startswith("The function ") for s in explained)
-    assert all("base_passed" in s["verdict"] for s in samples if s["dataset"] in ("humaneval+", "mbpp+"))
+    assert explained and all(s["first_response"].startswith("The function ") and s["first_response"] in s["prompt"] for s in explained)
+    # EvalPlus verdicts keep every input's outcome: base_passed is computed from them.
+    lines = [json.loads(line) for line in (tmp_path / "results.verdicts.jsonl").read_text().splitlines()]
+    evalplus = [Verdict.from_record({k: v for k, v in r.items() if k not in ("round", "code_hash", "dataset")})
+                for r in lines if r["dataset"] in ("humaneval+", "mbpp+")]
+    assert len(evalplus) == 4 and all(base_passed(v) for v in evalplus)
 
 
 @pytest.mark.parametrize("name", ["humanevalpack-python:fix-tests", "humanevalpack-go:fix"])
@@ -181,20 +187,21 @@ def test_generation_stops_at_the_models_context(tiny_dir):
 
 
 @pytest.mark.parametrize("line,field", [
-    ({"dataset": "humaneval+", "task_id": "HumanEval/0", "mode": "greedy", "sample_index": 0, "completion": ""}, "verdict"),
-    ({"dataset": "humaneval+", "task_id": "HumanEval/0", "mode": "beam", "sample_index": 0, "completion": "", "verdict": {"passed": True}},
-     "mode"),
+    ({"task_id": "HumanEval/0", "index": 0, "source": "student", "prompt": "", "response": "", "code": 5}, "code"),
+    ({"task_id": "HumanEval/0", "index": "first", "source": "student", "prompt": "", "response": "", "code": ""}, "index"),
 ])
 def test_malformed_sample_records_name_file_line_and_field(tmp_path, line, field):
     from sandbox.errors import RecordError
 
     samples = tmp_path / "results.samples.jsonl"
     cfg = EvalConfig(backend="reference", num_samples=0, output_file=str(tmp_path / "results.json"))
-    good = {"dataset": "humaneval+", "task_id": "HumanEval/1", "mode": "greedy", "sample_index": 0, "completion": "",
-            "verdict": {"passed": False}, "fingerprint": cfg.fingerprint()}
-    samples.write_text(json.dumps(good) + "\n" + json.dumps({**line, "fingerprint": cfg.fingerprint()}) + "\n" + json.dumps(good) + "\n")
+    problems = {"humaneval+": _problems({"humaneval+": 1})["humaneval+"]}
+    good = {"task_id": "HumanEval/1", "index": 0, "source": "student", "prompt": "", "response": "", "code": "", "dataset": "humaneval+",
+            "stage": "greedy"}
+    (tmp_path / "results.identity.json").write_text(json.dumps(cfg.fingerprint()))
+    samples.write_text(json.dumps(good) + "\n" + json.dumps({**line, "dataset": "humaneval+", "stage": "greedy"}) + "\n" + json.dumps(good) + "\n")
     with pytest.raises(RecordError, match=rf"{samples}:2.*{field}"):
-        evaluate({"humaneval+": _problems({"humaneval+": 1})["humaneval+"]}, ReferenceBackend({}), None, cfg)
+        evaluate(problems, ReferenceBackend({}), None, cfg)
 
 
 def test_cli_lists_names_by_task_and_refuses_unknown_ones():
@@ -244,7 +251,7 @@ def test_a_killed_evaluation_resumes_without_duplicates(tmp_path):
     done = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     lines = [json.loads(line) for line in samples.read_text().splitlines()]
-    keys = [(r["dataset"], r["task_id"], r["mode"], r["sample_index"]) for r in lines]
+    keys = [(r["dataset"], r["task_id"], r["stage"], r["index"]) for r in lines]
     assert len(keys) == len(set(keys)) == 24 + 24 * 11  # explain: 24; recode-format: 24 nominal problems + 10 copies of each
     assert first == lines[: len(first)]  # the judged samples were kept, not redone
     result = json.loads(out.read_text())["datasets"]

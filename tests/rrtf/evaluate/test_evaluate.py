@@ -198,7 +198,7 @@ def test_resumes_from_samples_file(sandbox, tmp_path):
     backend = build_eval_backend(cfg, problems)
     resumed = evaluate(problems, backend, sandbox, cfg)
     assert backend.calls > 0 and resumed.datasets == first.datasets
-    keys = [(r["mode"], r["task_id"], r["sample_index"]) for r in map(json.loads, samples.read_text().splitlines())]
+    keys = [(r["stage"], r["task_id"], r["index"]) for r in map(json.loads, samples.read_text().splitlines())]
     assert len(keys) == len(set(keys)) == 12
 
     # A different setup must not silently mix with old samples.

@@ -1,4 +1,5 @@
-"""Generation with CTranslate2: a converted model directory (`python -m quantize export --to ct2`), or
+"""Generation with CTranslate2 (registered in rrtf's backend registry as a plug-in -- pyproject's `rrtf.plugins`
+entry point -- so that rrtf never imports quantize): a converted model directory (`python -m quantize export --to ct2`), or
 the student during training (`--backend ct2[:QUANTIZATION]`, converted each round from the merged
 student export, only when its weights changed: `quantize.ct2.cached_ct2`).
 
