@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 from data_evol.config import DecontamSettings  # noqa: E402
 from data_evol.decontam import BenchmarkIndex, contamination, prose  # noqa: E402
 from rrtf.datasets import benchmark_texts, load_dataset  # noqa: E402
-from sandbox.records import Problem  # noqa: E402
+from sandbox.base.records import Problem  # noqa: E402
 
 SHARED = Path(os.environ.get("RRTF_SHARED_DATA", "/work/shared/data"))
 SYNONYMS = {

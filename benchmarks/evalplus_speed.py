@@ -75,8 +75,8 @@ def run_evalplus(path: Path, cache: Path) -> tuple[float, dict]:
 def run_sandbox(lines: list[dict], workers: int, cache: Path) -> tuple[float, dict]:
     os.environ["RRTF_CACHE"] = str(cache)  # read when judged: a fresh dir is a cold ground-truth cache
     from sandbox import Problem, Sandbox, SandboxConfig
+    from sandbox.base.store import iter_jsonl
     from sandbox.evalplus import base_passed
-    from sandbox.store import iter_jsonl
 
     problems = {rec["task_id"]: Problem.from_record(rec, where=where) for where, rec in iter_jsonl(DATA)}
     counter: dict[str, int] = {}

@@ -77,7 +77,7 @@ def main(argv=None) -> int:
 
     from quantize.bench import run_bench
     from quantize.config import BenchConfig
-    from sandbox.store import write_state
+    from sandbox.base.store import write_state
 
     if args.dry_run:
         shape, device, builds = "tiny", "cpu", ["transformers:float32", "ct2:int8", "gptq:4"]

@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from sandbox.store import write_state  # noqa: E402
+from sandbox.base.store import write_state  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 BUILDS = ["transformers:float32", "transformers:bfloat16", "ct2:int8", "ct2:int8_float32", "gptq:8", "gptq:4"]

@@ -113,7 +113,7 @@ def main(argv=None) -> dict:
     from quantize.report import machine
     from rrtf.backends import SamplingParams, build_backend
     from rrtf.modeling import load_tokenizer
-    from sandbox.store import write_state
+    from sandbox.base.store import write_state
 
     torch.set_num_threads(args.threads)
     os.environ["OMP_NUM_THREADS"] = str(args.threads)

@@ -19,7 +19,7 @@ from data_evol.models import ModelPool, model_name
 from data_evol.prompts import Templates
 from data_evol.records import Answer, Instruction, answer_key
 from rrtf.backends import GenerationRequest, SamplingParams
-from sandbox.store import JsonlStore
+from sandbox.base.store import JsonlStore
 
 SEED_TEACHER = "seed"
 _BLOCK = re.compile(r"```[ \t]*([A-Za-z0-9_+#-]*)[ \t]*\n(.*?)(?:```|\Z)", re.S)

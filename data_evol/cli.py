@@ -23,8 +23,8 @@ def decontaminate_file(cfg: DecontamConfig) -> dict:
 
     from data_evol.decontam import BenchmarkIndex, contamination, record_texts
     from data_evol.seeds import iter_instruction_texts
-    from sandbox.errors import RecordError
-    from sandbox.store import write_jsonl, write_state
+    from sandbox.base.errors import RecordError
+    from sandbox.base.store import write_jsonl, write_state
 
     rows = list(iter_instruction_texts(cfg.input))
     texts = []

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from data_evol.eliminate import STOP_WORDS
-from sandbox.records import Problem
+from sandbox.base.records import Problem
 
 _WORD = re.compile(r"[a-z0-9]+")
 _CODE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\d+")

@@ -19,7 +19,7 @@ from data_evol.models import ModelPool, model_name
 from data_evol.prompts import Templates
 from data_evol.records import Instruction, instruction_key
 from rrtf.backends import GenerationRequest, SamplingParams
-from sandbox.store import JsonlStore
+from sandbox.base.store import JsonlStore
 
 
 def evolve_stage(seeds: list[Instruction], cfg, templates: Templates, models: ModelPool, out: Path,

@@ -25,7 +25,7 @@ from data_evol.records import Answer, Instruction
 from data_evol.seeds import load_seeds
 from data_evol.select import select
 from data_evol.validate import validate_stage
-from sandbox.store import read_records, read_state, write_jsonl, write_state
+from sandbox.base.store import read_records, read_state, write_jsonl, write_state
 
 logger = logging.getLogger("data_evol")
 STAGES = ("seeds", "evolve", "dedupe", "decontaminate", "answer", "validate", "select")

@@ -12,7 +12,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sandbox.schema import build
+from sandbox.base.schema import build
 
 
 @dataclass

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from data_evol.eliminate import words
-from sandbox.store import iter_jsonl, read_state, write_atomic, write_state
+from sandbox.base.store import iter_jsonl, read_state, write_atomic, write_state
 
 
 def _records(path: Path) -> list[dict]:

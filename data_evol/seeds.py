@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from data_evol.records import Instruction, text_id
-from sandbox.errors import RecordError
-from sandbox.records import Problem
+from sandbox.base.errors import RecordError
+from sandbox.registry import problem_from_record
 
 logger = logging.getLogger("data_evol.seeds")
 FORMATS = ("Code Alpaca records (`instruction`, optional `input` and `output`) or Problem records (`task_id`, `prompt` and tests)")
@@ -124,7 +124,7 @@ def parse_seed(rec: Any, where: str) -> Instruction:
     if not isinstance(rec, dict):
         raise RecordError(where, "", f"expected a JSON object, got {type(rec).__name__}")
     if "task_id" in rec:
-        problem = Problem.from_record(rec, where=where)
+        problem = problem_from_record(rec, where=where)
         if not problem.prompt.strip():
             raise RecordError(where, "prompt", "empty")
         solution = problem.code_prefix + problem.canonical_solution if problem.canonical_solution else ""

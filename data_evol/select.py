@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from data_evol.records import Answer, Instruction
-from sandbox.records import Problem
+from sandbox.base.records import Problem
 
 SOURCE = "data_evol"
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from data_evol.records import Answer, Instruction
-from sandbox.records import Problem
-from sandbox.store import JsonlStore
+from sandbox.base.records import Problem
+from sandbox.base.store import JsonlStore
 
 CHUNK = 16  # tasks judged per sandbox batch: one store write per task as its chunk finishes
 

@@ -27,8 +27,8 @@ from tqdm.auto import tqdm
 from quantize.builds import Build, check_build_runs, default_builds, parse_build, prepare_build, weights_bytes
 from quantize.config import BenchConfig
 from quantize.report import add_ratios, machine, markdown_table, plot
-from sandbox.errors import RecordError
-from sandbox.store import JsonlStore, write_state
+from sandbox.base.errors import RecordError
+from sandbox.base.store import JsonlStore, write_state
 
 
 def resolve_device(device: str) -> str:

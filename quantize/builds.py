@@ -14,7 +14,7 @@ from typing import Any
 from quantize.ct2 import CT2_QUANTIZATIONS, export_ct2, is_export_of
 from quantize.gptq import GPTQ_BITS
 from quantize.source import checkpoint_fingerprint, dir_size_bytes, staged_output
-from sandbox.store import read_state
+from sandbox.base.store import read_state
 
 TORCH_DTYPES = ("float32", "float16", "bfloat16")
 KINDS = ("transformers", "ct2", "gptq")
@@ -118,7 +118,7 @@ def _cast_copy(source_dir: Path, out: Path, dtype: str, fingerprint: str) -> Pat
     import torch
 
     from rrtf.modeling import load_model, load_tokenizer
-    from sandbox.store import write_state
+    from sandbox.base.store import write_state
 
     marker = out / "rrtf_export.json"
     if (read_state(marker) or {}).get("fingerprint") == fingerprint:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from quantize.source import check_tokenizer, checkpoint_fingerprint, read_config, staged_output
-from sandbox.store import read_state, write_state
+from sandbox.base.store import read_state, write_state
 
 # What `--to ct2 --quantization` accepts (CTranslate2's weight types; int16 left out: no speed win).
 CT2_QUANTIZATIONS = ("int8", "int8_float32", "int8_float16", "int8_bfloat16", "float16", "bfloat16", "float32")

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from quantize.source import check_tokenizer, checkpoint_fingerprint, read_config, staged_output
-from sandbox.store import write_state
+from sandbox.base.store import write_state
 
 GPTQ_BITS = (2, 3, 4, 8)  # what the GPTQ v1 format (and transformers' GPTQ loader) offers
 MANIFEST = "rrtf_export.json"

@@ -30,7 +30,7 @@ def build_random_model(name: str, out_dir: str | Path, *, dtype: str = "float32"
     from transformers import GPTBigCodeForCausalLM
 
     from rrtf.modeling import load_starcoder_tokenizer
-    from sandbox.store import read_state, write_state
+    from sandbox.base.store import read_state, write_state
 
     out_dir = Path(out_dir)
     marker = {"shape": name, "dtype": dtype, "seed": seed, **SHAPES.get(name, {})}

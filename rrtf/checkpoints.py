@@ -12,7 +12,7 @@ import struct
 import zipfile
 from pathlib import Path
 
-from sandbox.store import read_state, write_state
+from sandbox.base.store import read_state, write_state
 
 logger = logging.getLogger("rrtf.checkpoints")
 WEIGHT_FILES = ("model.safetensors", "adapter_model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")

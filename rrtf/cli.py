@@ -11,9 +11,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from rrtf.backends.openai_backend import EndpointError
-from sandbox.errors import RecordError
+from sandbox.base.errors import RecordError
+from sandbox.base.store import StoreError
 from sandbox.isolation import IsolationError
-from sandbox.store import StoreError
 
 # What a user can cause and fix: bad records, values, paths, endpoints, a full disk, no isolation.
 INPUT_ERRORS: tuple[type[BaseException], ...] = (RecordError, ValueError, FileNotFoundError, NotADirectoryError,

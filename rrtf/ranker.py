@@ -8,7 +8,7 @@ Rewards (PanGu-Coder2's four situations, RRHF's ranking loss on top):
 
     r = status + teacher_bonus(priority)
     status:  compile error 0 < runtime error (incl. timeout, memory limit) 1 < partial 2 < all tests pass 3
-             (`sandbox.records.Status`; "partial" means the program ran, k of n tests passed, k may be 0)
+             (`sandbox.base.records.Status`; "partial" means the program ran, k of n tests passed, k may be 0)
     teacher_bonus(p) = 0 for the student (p = 0), 1 - 0.5**p for a teacher of priority p >= 1:
              0.5, 0.75, 0.875, ... -- always < 1, so a teacher outranks a student *in the same situation*
              and never crosses into the next situation; with T teachers the first listed has p = T.
@@ -42,7 +42,7 @@ from typing import Any
 
 from rrtf.options import knob
 from rrtf.records import Candidate, RankedGroup
-from sandbox.records import Problem, Status, Verdict
+from sandbox.base.records import Problem, Status, Verdict
 
 
 def teacher_bonus(priority: int) -> float:

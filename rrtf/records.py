@@ -1,7 +1,7 @@
 """Typed records of the RRTF loop: Candidate (sampler -> judge and ranker) and RankedGroup (ranker ->
-trainer). Problems and Verdicts are the sandbox's records (`sandbox.records`).
+trainer). Problems and Verdicts are the sandbox's records (`sandbox.base.records`).
 
-Each is one JSONL line (sandbox.store), validated field by field when read back (sandbox.schema),
+Each is one JSONL line (sandbox.base.store), validated field by field when read back (sandbox.base.schema),
 so sampling, judging and ranking can be run, inspected and resumed one at a time. A record carries
 what the next stage needs: a Candidate its prompt, so ranking never rebuilds it.
 """
@@ -11,8 +11,8 @@ import hashlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sandbox.errors import RecordError
-from sandbox.schema import build
+from sandbox.base.errors import RecordError
+from sandbox.base.schema import build
 
 
 @dataclass

@@ -14,7 +14,7 @@ import matplotlib
 matplotlib.use("Agg")  # headless: no display on training machines
 import matplotlib.pyplot as plt  # noqa: E402
 
-from sandbox.records import Status  # noqa: E402
+from sandbox.base.records import Status  # noqa: E402
 
 LOSS_KEYS = ("loss", "loss_rank", "loss_sft")
 STATUS_COLORS = {"not_judged": "#bababa", "not_run": "#e0e0e0", "compile_error": "#b2182b", "runtime_error": "#ef8a62", "partial": "#fddb7f",

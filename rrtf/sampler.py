@@ -44,8 +44,8 @@ from rrtf.backends import GenerationBackend, build_backend, parse_spec
 from rrtf.options import knob
 from rrtf.records import Candidate
 from rrtf.rollout import AskedProblem, RolloutConfig, Stage, as_asked, candidate_key, generate
-from sandbox.records import Problem
-from sandbox.store import JsonlStore, read_store
+from sandbox.base.records import Problem
+from sandbox.base.store import JsonlStore, read_store
 
 
 @dataclass

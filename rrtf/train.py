@@ -30,8 +30,8 @@ from typing import Any
 from rrtf.config import RRTFConfig, parse_train_args
 from rrtf.records import RankedGroup
 from rrtf.rollout import AskedProblem
-from sandbox.records import Problem
-from sandbox.store import read_records, read_state, write_atomic, write_jsonl, write_state
+from sandbox.base.records import Problem
+from sandbox.base.store import read_records, read_state, write_atomic, write_jsonl, write_state
 
 logger = logging.getLogger("rrtf.train")
 

@@ -20,21 +20,21 @@ import json
 import sys
 from dataclasses import fields
 
+from sandbox.base.errors import RecordError
+from sandbox.base.records import Problem
+from sandbox.base.store import JsonlStore, iter_jsonl, require
 from sandbox.config import SandboxConfig
-from sandbox.errors import RecordError
 from sandbox.evalplus import base_passed
 from sandbox.isolation import IsolationError
 from sandbox.languages import NAMES, PlanError
-from sandbox.records import Problem
-from sandbox.registry import debian_packages, language, tools
-from sandbox.store import JsonlStore, iter_jsonl, require
+from sandbox.registry import debian_packages, language, problem_from_record, tools
 
 
 def load_problems(path: str) -> dict[str, Problem]:
     """Problems by task id; each one's tests are split up front so a broken test names its line."""
     problems: dict[str, Problem] = {}
     for where, rec in iter_jsonl(path):
-        problem = Problem.from_record(rec, where=where)
+        problem = problem_from_record(rec, where=where)
         if problem.task_id in problems:
             raise RecordError(where, "task_id", f"duplicate task {problem.task_id!r}")
         try:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import marshal
 
+from sandbox.base.records import Problem, Verdict
 from sandbox.evalplus_truth import (
     CANON_SOURCE,
     MBPP_OUTPUT_NOT_NONE_TASKS,
@@ -32,7 +33,6 @@ from sandbox.evalplus_truth import (
     ground_truth,
     inputs,
 )
-from sandbox.records import Problem, Verdict
 from sandbox.worker.plaindata import encode, literal
 
 MIN_TIME_LIMIT_S = 4.0  # evalplus DEFAULT_MIN_TIME_LIMIT

@@ -23,8 +23,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from sandbox.base.records import Problem
 from sandbox.isolation import python_executable
-from sandbox.records import Problem
 from sandbox.supervise import Limits, reap_uid, start_isolated, stop_server
 from sandbox.toolcache import cache_root
 from sandbox.worker.protocol import FrameReader, ProtocolError

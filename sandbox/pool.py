@@ -16,10 +16,10 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from sandbox.base.records import Problem, Verdict
 from sandbox.config import SandboxConfig
 from sandbox.isolation import require_isolation
 from sandbox.languages import PlanError
-from sandbox.records import Problem, Verdict
 from sandbox.registry import language
 from sandbox.verdicts import INPUT_TOO_LARGE, Tally, make_verdict, refused
 from sandbox.workers import Worker, WorkerLost

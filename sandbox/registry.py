@@ -87,3 +87,18 @@ def tool_path(tool: str) -> str:
 
     path = tool if tool.startswith("/") else shutil.which(tool, path=SANDBOX_PATH) or ""
     return path if path and os.path.exists(path) else ""
+
+
+def problem_from_record(rec: dict, where: str = ""):
+    """`Problem.from_record` where problems are read from outside (files, benchmarks): a record without a
+    language gets the one its task id names (HumanEvalPack's "CPP/3"; others are Python), and a language
+    the sandbox does not know is an error naming the record and the field."""
+    from sandbox.base.errors import RecordError
+    from sandbox.base.records import Problem
+
+    if isinstance(rec, dict) and "language" not in rec and isinstance(rec.get("task_id"), (str, int)):
+        rec = {**rec, "language": language_for_task_id(str(rec["task_id"]))}
+    problem = Problem.from_record(rec, where=where)
+    if problem.language not in _package.NAMES:
+        raise RecordError(where, "language", f"unknown language {problem.language!r}; known: {', '.join(_package.NAMES)}")
+    return problem

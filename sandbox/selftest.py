@@ -15,11 +15,11 @@ import sys
 import tempfile
 import time
 
+from sandbox.base.records import Problem, Status, Verdict
 from sandbox.config import SandboxConfig
 from sandbox.isolation import STRENGTH, detect_isolation
 from sandbox.languages import Language
 from sandbox.pool import Sandbox
-from sandbox.records import Problem, Status, Verdict
 from sandbox.registry import language_record, tool_path
 from sandbox.registry import languages as registered_languages
 from sandbox.selftest_probes import (

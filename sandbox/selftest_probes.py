@@ -7,7 +7,7 @@ its trusted test code checked the guarantee); "not passed"; "lost" -- the sample
 """
 from __future__ import annotations
 
-from sandbox.records import IOCase, Problem
+from sandbox.base.records import IOCase, Problem
 from sandbox.worker.protocol import JOB_LIMIT
 
 PROBE_TEST = "def check(candidate):\n    outcome = candidate()\n    assert outcome == 'contained', outcome\n"

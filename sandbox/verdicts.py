@@ -16,7 +16,7 @@ own error ("ValueError: bad input", "crashed (SIGSEGV)", "exit status 3", ...).
 """
 from __future__ import annotations
 
-from sandbox.records import Status, TestResult, Verdict
+from sandbox.base.records import Status, TestResult, Verdict
 
 ERROR_CHARS = 500
 WRONG_ANSWER_ERRORS = ("AssertionError", "wrong output")

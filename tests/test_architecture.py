@@ -118,12 +118,27 @@ def test_packages_depend_one_way():
     assert edges["quantize"] >= {"rrtf"} and edges["rrtf"] == {"sandbox"}  # the graph was really built
 
 
+def test_the_foundation_stands_apart_from_the_judge():
+    """sandbox.base (records, schema, store, errors) imports nothing else of the project, statically or
+    at run time: the judge uses it like every other package, and does not own it."""
+    modules = project_modules()
+    base = {name: imports_of(name, path, modules) for name, path in modules.items() if name.startswith("sandbox.base")}
+    assert {"sandbox.base.records", "sandbox.base.store", "sandbox.base.schema", "sandbox.base.errors"} <= set(base)
+    outside = {name: sorted(d for d in deps if not d.startswith("sandbox.base")) for name, deps in base.items()}
+    assert not any(outside.values()), outside
+    code = ("import sys, sandbox.base.records, sandbox.base.store, sandbox.base.schema, sandbox.base.errors\n"
+            "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('sandbox', 'rrtf') and not m.startswith('sandbox.base'))\n"
+            "print(loaded); sys.exit(1 if set(loaded) - {'sandbox'} else 0)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 PLUGIN = """
 from rrtf.backends import BACKENDS, GenerationBackend
 from rrtf.datasets import DatasetSpec, register
 from rrtf.prompts import STRATEGIES
 from rrtf.prompts.strategies.instruction import InstructStrategy
-from sandbox.records import Problem
+from sandbox.base.records import Problem
 
 
 @BACKENDS.register("echo")
@@ -174,7 +189,7 @@ def test_no_source_file_over_500_lines():
 
 
 def test_the_light_layer_and_data_evol_import_without_torch():
-    code = ("import sys, data_evol, rrtf.backends, rrtf.datasets, rrtf.prompts, rrtf.records, rrtf.sampler, sandbox.store\n"
+    code = ("import sys, data_evol, rrtf.backends, rrtf.datasets, rrtf.prompts, rrtf.records, rrtf.sampler, sandbox.base.store\n"
             "from rrtf.backends import BACKENDS; from rrtf.datasets import DATASETS; BACKENDS.names(); DATASETS.names()\n"
             "heavy = [m for m in ('torch', 'transformers', 'peft', 'trl') if m in sys.modules]\n"
             "print(heavy); sys.exit(1 if heavy else 0)")

@@ -15,7 +15,7 @@ IDENTITY_FILE = "compare_identity.json"
 
 def check_identity(cfg: CompareConfig, out: Path) -> None:
     """Refuse to mix runs of another configuration into this output directory."""
-    from sandbox.store import read_state, write_state
+    from sandbox.base.store import read_state, write_state
 
     old, new = read_state(out / IDENTITY_FILE), cfg.identity()
     if old is not None and old != new:
@@ -27,7 +27,7 @@ def check_identity(cfg: CompareConfig, out: Path) -> None:
 def run_one(cfg: CompareConfig, out: Path, method: str, seed: int) -> dict:
     """One method x seed in its own process (its own peak memory); its result.json is the record."""
     from rrtf.compare_tuning.unit import run_dir
-    from sandbox.store import read_state
+    from sandbox.base.store import read_state
 
     where = run_dir(out, method, seed)
     result = read_state(where / "result.json")
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> dict:
     from rrtf.compare_tuning.data import prepare
     from rrtf.compare_tuning.report import table, write_report
     from rrtf.compare_tuning.unit import CONFIG_FILE
-    from sandbox.store import JsonlStore, write_state
+    from sandbox.base.store import JsonlStore, write_state
 
     (cfg,) = TrlParser([CompareConfig]).parse_args_and_config(args=argv)
     out = Path(cfg.output_dir)

@@ -9,7 +9,7 @@ from pathlib import Path
 from rrtf.compare_tuning.config import CompareConfig
 from rrtf.options import sandbox_option_names
 from rrtf.records import RankedGroup
-from sandbox.records import Problem
+from sandbox.base.records import Problem
 
 
 @dataclass
@@ -87,7 +87,7 @@ def prepare(cfg: CompareConfig, out: Path) -> SharedData:
 def load(cfg: CompareConfig, out: Path) -> SharedData:
     """The data `prepare` made (a training run reads it without starting a sandbox)."""
     from rrtf.train import load_training_problems
-    from sandbox.store import read_records, read_state
+    from sandbox.base.store import read_records, read_state
 
     base = base_model(cfg)
     config = train_config(cfg, base, out / "data")

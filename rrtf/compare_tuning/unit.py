@@ -112,7 +112,7 @@ def run_unit(cfg: CompareConfig, out: Path, method: str, seed: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from sandbox.store import write_state
+    from sandbox.base.store import write_state
 
     parser = argparse.ArgumentParser(prog="python -m rrtf.compare_tuning.unit")
     parser.add_argument("--output_dir", required=True)

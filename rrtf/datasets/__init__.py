@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rrtf.registry import Registry
-from sandbox.records import Problem
-from sandbox.store import read_records
+from sandbox.base.records import Problem
+from sandbox.base.store import read_records
+from sandbox.registry import problem_from_record
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def parse_name(name: str) -> tuple[DatasetSpec, str, str]:
 def load_dataset(name: str, *, split: str | None = None, task: str | None = None) -> LoadedDataset:
     """A registered dataset by (qualified) name, or a JSONL file of Problem records."""
     if is_file_name(name) and ":" not in Path(name).name:
-        problems = read_records(name, Problem.from_record)
+        problems = read_records(name, problem_from_record)
         strategy = "continue" if problems and all(p.code_prefix for p in problems) else "instruct"
         return LoadedDataset(name, problems, split or "", task or "synthesize", strategy)
     spec, parsed_split, parsed_task = parse_name(name)

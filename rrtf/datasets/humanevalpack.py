@@ -21,9 +21,9 @@ from collections.abc import Callable
 from rrtf.datasets import DatasetSpec, DatasetUnavailable, register
 from rrtf.paths import DATA_DIR
 from rrtf.prompts.octopack import describe_instruction, fix_instruction
-from sandbox.records import Problem
-from sandbox.registry import languages
-from sandbox.store import iter_jsonl
+from sandbox.base.records import Problem
+from sandbox.base.store import iter_jsonl
+from sandbox.registry import languages, problem_from_record
 
 LANGUAGES = tuple(lang.name for lang in languages() if lang.humanevalpack)  # the sandbox's language records say which
 TASKS = {"synthesize": "continue", "fix": "instruct-continue", "fix-tests": "instruct-continue", "explain": "explain"}
@@ -68,7 +68,7 @@ def task_record(rec: dict, language: str, task: str) -> dict:
 
 def load_humanevalpack(language: str = "python", task: str = "synthesize") -> list[Problem]:
     source = f"humanevalpack-{language}"
-    return [Problem.from_record({**task_record(rec, language, task), "source": source, "split": "test"}, where=where)
+    return [problem_from_record({**task_record(rec, language, task), "source": source, "split": "test"}, where=where)
             for where, rec in _records(language)]
 
 

@@ -14,9 +14,9 @@ import re
 
 from rrtf.datasets import DatasetSpec, register
 from rrtf.paths import DATA_DIR
-from sandbox.errors import RecordError
-from sandbox.records import Problem
-from sandbox.store import iter_jsonl
+from sandbox.base.errors import RecordError
+from sandbox.base.records import Problem
+from sandbox.base.store import iter_jsonl
 
 PATH = DATA_DIR / "leetcode" / "LeetCodeDataset-v0.3.1-test.jsonl.gz"
 ENTRY = re.compile(r"^(\w+)\(\)\.(\w+)$")

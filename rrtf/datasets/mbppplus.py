@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from rrtf.datasets import DatasetSpec, register
 from rrtf.paths import DATA_DIR
-from sandbox.records import Problem
-from sandbox.store import iter_jsonl
+from sandbox.base.records import Problem
+from sandbox.base.store import iter_jsonl
 
 PATH = DATA_DIR / "evalplus" / "MbppPlus.jsonl.gz"
 

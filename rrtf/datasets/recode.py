@@ -22,9 +22,9 @@ from collections.abc import Callable
 
 from rrtf.datasets import DatasetSpec, register
 from rrtf.paths import DATA_DIR
-from sandbox.errors import RecordError
-from sandbox.records import Problem
-from sandbox.store import iter_jsonl
+from sandbox.base.errors import RecordError
+from sandbox.base.records import Problem
+from sandbox.base.store import iter_jsonl
 
 FAMILIES = {"docstring": "nlaugmenter", "func_name": "func_name", "format": "format", "natgen": "natgen"}
 PARTIAL_FAMILIES = ("format", "natgen")  # their perturbations apply to partial code

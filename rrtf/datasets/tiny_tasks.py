@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rrtf.datasets import DatasetSpec, register
-from sandbox.records import Problem
+from sandbox.base.records import Problem
 
 SPLITS = ("warmup", "train", "heldout")
 SOURCE = "tiny-tasks"

@@ -15,7 +15,7 @@ import numpy as np
 from rrtf.evaluate.metrics import pass_at_k
 from rrtf.evaluate.results import GREEDY, SAMPLED
 from rrtf.evaluate.robustness import family_report
-from sandbox.records import Problem
+from sandbox.base.records import Problem
 
 
 def outcome_matrix(name: str, problems: Sequence[Problem], mode: str, n: int, records: dict[tuple, dict[str, Any]],

@@ -17,7 +17,7 @@ from rrtf.evaluate.results import EvalResult
 from rrtf.evaluate.runner import evaluate
 from rrtf.evaluate.summary import write_result
 from rrtf.rollout import ask
-from sandbox.records import Problem
+from sandbox.base.records import Problem
 
 
 def default_model_path() -> str:

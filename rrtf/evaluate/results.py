@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from rrtf.evaluate.metrics import pass_at_k
+from sandbox.base.records import Problem, Status
 from sandbox.compiled.toolchain import MISSING as TOOLCHAIN_MISSING  # how the verdict for an absent compiler begins
-from sandbox.records import Problem, Status
 
 GREEDY, SAMPLED = "greedy", "sampled"
 

@@ -33,9 +33,9 @@ from rrtf.records import Candidate
 from rrtf.rollout import AskedProblem, RolloutConfig, Stage, ask, candidate_key, generate
 from rrtf.rollout.asked import dataset_default_strategy, resolve_strategy
 from rrtf.rollout.judge import judge
-from sandbox.errors import RecordError
-from sandbox.records import Problem, Status, Verdict
-from sandbox.store import JsonlStore, read_state, write_state
+from sandbox.base.errors import RecordError
+from sandbox.base.records import Problem, Status, Verdict
+from sandbox.base.store import JsonlStore, read_state, write_state
 
 
 def verdicts_path(samples: Path) -> Path:

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from rrtf.evaluate.results import EvalResult, unjudged_note
-from sandbox.records import Status
-from sandbox.store import write_atomic
+from sandbox.base.records import Status
+from sandbox.base.store import write_atomic
 
 
 def _pct(x: float | None) -> str:

@@ -19,7 +19,7 @@ from abc import ABC, abstractmethod
 from functools import cache
 
 from rrtf.registry import Registry
-from sandbox.records import Problem
+from sandbox.base.records import Problem
 
 
 class PromptStrategy(ABC):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 
-from sandbox.records import Problem
+from sandbox.base.records import Problem
 
 DEFAULT_TEMPLATE = "### Instruction:\n{instruction}\n### Response:\n"
 # Named templates (`--prompt_template NAME`); any other value is taken as the template text itself.

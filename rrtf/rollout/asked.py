@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from rrtf.prompts import PromptStrategy, default_strategy, get_strategy
-from sandbox.records import Problem
+from sandbox.base.records import Problem
 
 
 @dataclass(frozen=True)

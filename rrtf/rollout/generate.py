@@ -25,7 +25,7 @@ from rrtf.backends import GenerationBackend, GenerationRequest, PromptTooLong, S
 from rrtf.prompts import trim_at_stop
 from rrtf.records import Candidate
 from rrtf.rollout.asked import AskedProblem
-from sandbox.store import JsonlStore
+from sandbox.base.store import JsonlStore
 
 PROMPT_TOO_LONG = "prompt too long"  # a candidate's error when its prompt does not fit the model's context
 

@@ -19,8 +19,8 @@ from tqdm.auto import tqdm
 
 from rrtf.records import Candidate
 from rrtf.rollout.asked import AskedProblem, as_asked
-from sandbox.records import Problem, Status, Verdict
-from sandbox.store import JsonlStore, read_store
+from sandbox.base.records import Problem, Status, Verdict
+from sandbox.base.store import JsonlStore, read_store
 
 EXTRA = ("round", "code_hash", "dataset")  # what a verdict line holds besides the Verdict
 

@@ -92,7 +92,7 @@ class TuningMethod(ABC):
         model.save_pretrained(str(out_dir))
 
     def write_card(self, out_dir: Path) -> None:
-        from sandbox.store import write_state
+        from sandbox.base.store import write_state
 
         options = asdict(self.options) if is_dataclass(self.options) else None
         write_state(Path(out_dir) / METHOD_CARD, {"tuning_method": self.registry_name, "options": options})
@@ -155,7 +155,7 @@ def option_classes() -> list[type]:
 
 def load_saved(base_path, saved_dir, *, trainable: bool = False):
     """(method, model) for a directory any method's `save` wrote (it names itself in rrtf_tuning.json)."""
-    from sandbox.store import read_state
+    from sandbox.base.store import read_state
 
     card = read_state(Path(saved_dir) / METHOD_CARD)
     if card is None:

@@ -182,7 +182,7 @@ class BottleneckMethod(TuningMethod):
 
         from safetensors.torch import save_file
 
-        from sandbox.store import write_state
+        from sandbox.base.store import write_state
 
         config = getattr(model, "config", None)
         write_state(out_dir / "adapter_config.json", {

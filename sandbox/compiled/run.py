@@ -14,9 +14,9 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from sandbox.base.records import Problem, Verdict
 from sandbox.config import SandboxConfig
 from sandbox.isolation import python_executable, require_isolation
-from sandbox.records import Problem, Verdict
 from sandbox.supervise import Limits, cpu_and_wall, run_isolated
 from sandbox.verdicts import INPUT_TOO_LARGE, OUTPUT_LIMIT, Tally, make_verdict, refused
 from sandbox.worker.protocol import HEADER, JOB_LIMIT, ProtocolError, decode

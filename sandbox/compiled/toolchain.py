@@ -6,9 +6,9 @@ import dataclasses
 import os
 import shutil
 
+from sandbox.base.records import Status, Verdict
 from sandbox.config import SandboxConfig
 from sandbox.isolation import require_isolation
-from sandbox.records import Status, Verdict
 from sandbox.verdicts import Tally, make_verdict
 
 MISSING = "toolchain missing"

@@ -1,5 +1,5 @@
 """The language registry: every module of this package whose name does not start with "_" is one
-language, named after the module (`Problem.language`; `sandbox.records.LANGUAGES` is `NAMES`).
+language, named after the module (`Problem.language`; `sandbox.registry.problem_from_record` checks it).
 Adding a language is adding one module here. A language module defines:
 
     LANGUAGE = Language(name="python", display_name="Python", runs_in="worker", selftest={...},

@@ -29,12 +29,12 @@ import subprocess
 import threading
 from pathlib import Path
 
+from sandbox.base.records import Problem, Verdict
 from sandbox.compiled.clike import code_matches, match_bracket, split_statements, strip_comments
 from sandbox.compiled.run import Build, Settings
 from sandbox.compiled.run import judge as compiled_judge
 from sandbox.config import SandboxConfig
 from sandbox.languages import Language, PlanError
-from sandbox.records import Problem, Verdict
 from sandbox.supervise import Limits, run_isolated
 from sandbox.toolcache import build_once
 

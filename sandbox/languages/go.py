@@ -21,13 +21,13 @@ import re
 import subprocess
 from pathlib import Path
 
+from sandbox.base.records import Problem, Verdict
 from sandbox.compiled.clike import code_matches, match_bracket, strip_comments, wrap_cases
 from sandbox.compiled.run import Build
 from sandbox.compiled.run import judge as compiled_judge
 from sandbox.compiled.toolchain import missing_tools, missing_verdict, refused_verdict
 from sandbox.config import SandboxConfig
 from sandbox.languages import Language, PlanError
-from sandbox.records import Problem, Verdict
 from sandbox.toolcache import build_once
 
 GO = "/usr/bin/go"

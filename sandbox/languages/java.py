@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 import time
 
+from sandbox.base.records import Problem, Verdict
 from sandbox.compiled import javac_server
 from sandbox.compiled.clike import code_matches, match_bracket, split_top_level
 from sandbox.compiled.java_harness import REPORTER
@@ -27,7 +28,6 @@ from sandbox.compiled.run import Build, Settings
 from sandbox.compiled.run import judge as compiled_judge
 from sandbox.config import SandboxConfig
 from sandbox.languages import Language, PlanError
-from sandbox.records import Problem, Verdict
 from sandbox.verdicts import Tally, make_verdict
 
 LANGUAGE = Language(

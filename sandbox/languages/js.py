@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 
+from sandbox.base.records import Problem, Verdict
 from sandbox.compiled.clike import match_bracket, skip_js_literal, wrap_cases
 from sandbox.compiled.js_harness import HARNESS
 from sandbox.compiled.run import Build
@@ -19,7 +20,6 @@ from sandbox.compiled.run import judge as compiled_judge
 from sandbox.compiled.toolchain import missing_tools, missing_verdict
 from sandbox.config import SandboxConfig
 from sandbox.languages import Language, PlanError
-from sandbox.records import Problem, Verdict
 
 PACKAGE = "nodejs"  # Debian's package with `node`
 NODE = "/usr/bin/node"

@@ -15,9 +15,9 @@ import marshal
 import sys
 from dataclasses import dataclass, field
 
+from sandbox.base.records import IOCase, Problem
 from sandbox.config import SandboxConfig
 from sandbox.languages import Language, PlanError
-from sandbox.records import IOCase, Problem
 
 LANGUAGE = Language(
     name="python", display_name="Python", runs_in="worker", task_id_prefixes=("python",), humanevalpack=True,

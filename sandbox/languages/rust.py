@@ -39,13 +39,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from sandbox.base.records import Problem, Verdict
 from sandbox.compiled.run import Build
 from sandbox.compiled.run import judge as compiled_judge
 from sandbox.compiled.rust_source import entry_header, identifiers, make_public, mask, rewrite_test, top_level_items
 from sandbox.compiled.toolchain import MISSING, missing_tools, missing_verdict, refused_verdict
 from sandbox.config import SandboxConfig
 from sandbox.languages import Language, PlanError
-from sandbox.records import Problem, Verdict
 from sandbox.toolcache import build_once
 
 RUSTC, CARGO = "/usr/bin/rustc", "/usr/bin/cargo"

@@ -20,7 +20,7 @@ from testkit import CHAT_TEMPLATE, QUIET_ENV, REPO, run_module
 
 from data_evol.config import EvolConfig
 from data_evol.pipeline import run
-from sandbox.records import Problem
+from sandbox.base.records import Problem
 
 
 def lines(path: Path) -> list[dict]:

@@ -11,8 +11,8 @@ from data_evol.config import DecontamSettings
 from data_evol.decontam import BenchmarkIndex, contamination
 from data_evol.seeds import load_seeds
 from rrtf.datasets import load_dataset
-from sandbox.errors import RecordError
-from sandbox.records import Problem
+from sandbox.base.errors import RecordError
+from sandbox.base.records import Problem
 
 
 def test_code_alpaca_array_problems_and_datasets(tmp_path):

@@ -9,7 +9,7 @@ from rrtf.ranker import RankerConfig, reward, teacher_bonus
 from rrtf.ranker import rank_groups as rank
 from rrtf.records import Candidate
 from rrtf.rollout.judge import align, judge, read_verdicts
-from sandbox.records import Problem, Status, Verdict
+from sandbox.base.records import Problem, Status, Verdict
 
 C, R, P, OK = Status.COMPILE_ERROR, Status.RUNTIME_ERROR, Status.PARTIAL, Status.PASSED
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from rrtf.records import Candidate, RankedGroup
-from sandbox.errors import RecordError
-from sandbox.store import JsonlStore, write_jsonl
+from sandbox.base.errors import RecordError
+from sandbox.base.store import JsonlStore, write_jsonl
 
 GOOD = {"task_id": "t", "index": 0, "source": "student", "prompt": "p", "response": "r", "code": "c"}
 

@@ -11,7 +11,7 @@ from rrtf.backends.transformers_backend import TransformersBackend
 from rrtf.prompts import CONTINUATION_STOP, END_MARKERS, build_prompt
 from rrtf.records import Candidate
 from rrtf.sampler import SamplerConfig, Teacher, parse_teacher_spec, read_candidates, sample, shard_path
-from sandbox.records import Problem
+from sandbox.base.records import Problem
 
 
 def make_problems(n: int = 5) -> list[Problem]:
@@ -277,7 +277,7 @@ def test_dataset_teachers_rank_the_answers_kept_with_the_problems(tmp_path, sand
     (data_evol writes several): teachers of different quality are ranked, the better one on top."""
     from rrtf.ranker import rank_groups
     from rrtf.rollout.judge import judge
-    from sandbox.records import TeacherAnswer
+    from sandbox.base.records import TeacherAnswer
 
     problems = make_problems(3)
     for p in problems:
@@ -310,7 +310,7 @@ def test_training_asks_every_dataset_and_task_as_evaluation_does(name, tmp_path)
     from rrtf.datasets import load_dataset, parse_name
     from rrtf.rollout import RolloutConfig, Stage, ask, candidate_key, generate
     from rrtf.train import load_training_problems
-    from sandbox.store import JsonlStore
+    from sandbox.base.store import JsonlStore
 
     spec, _, task = parse_name(name)
     config = RRTFConfig(output_dir=str(tmp_path / "run"), dataset=name, dataset_split=spec.default_split, max_problems=2,

@@ -12,10 +12,10 @@ import pytest
 
 from rrtf.datasets.humanevalpack import load_humanevalpack
 from sandbox import Sandbox, SandboxConfig
+from sandbox.base.records import IOCase, Problem, Status
 from sandbox.compiled.run import normalise_output
 from sandbox.languages.cpp import rewrite_test as cpp_rewrite
 from sandbox.languages.java import rewrite_test as java_rewrite
-from sandbox.records import IOCase, Problem, Status
 from sandbox.registry import language
 
 needs_java = pytest.mark.skipif(shutil.which("javac") is None, reason="JDK not installed")

@@ -10,8 +10,8 @@ import time
 from rrtf.datasets.humanevalpack import load_humanevalpack
 from rrtf.paths import DATA_DIR
 from sandbox import Problem, Status
+from sandbox.base.store import iter_jsonl
 from sandbox.evalplus import base_passed
-from sandbox.store import iter_jsonl
 
 CLOSE = "    return any(abs(a - b) < threshold for i, a in enumerate(numbers) for j, b in enumerate(numbers) if i != j)\n"
 

@@ -13,9 +13,9 @@ import pytest
 from rrtf.paths import DATA_DIR
 from sandbox import Problem
 from sandbox import evalplus_truth as truth_mod
+from sandbox.base.store import iter_jsonl
 from sandbox.evalplus_truth import GroundTruthError, ground_truth, inputs
 from sandbox.isolation import require_isolation
-from sandbox.store import iter_jsonl
 from sandbox.worker.plaindata import literal
 
 

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from rrtf.prompts.base import STRATEGIES, PromptStrategy
 from rrtf.prompts.extract import CONTINUATION_STOP, trim_at_stop, truncate_at_closing_brace
-from sandbox.records import Problem
+from sandbox.base.records import Problem
 
 
 @STRATEGIES.register("continue")

@@ -10,7 +10,7 @@ from rrtf.prompts.extract import END_MARKERS, cut_at_end_markers
 from rrtf.prompts.octopack import clean_description, describe_limit, synthesize_instruction
 from rrtf.prompts.strategies.instruct_continue import InstructContinueStrategy, continuation_stop
 from rrtf.prompts.templates import format_prompt
-from sandbox.records import Problem
+from sandbox.base.records import Problem
 
 
 @STRATEGIES.register("explain")

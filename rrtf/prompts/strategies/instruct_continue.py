@@ -8,7 +8,7 @@ from __future__ import annotations
 from rrtf.prompts.base import STRATEGIES, PromptStrategy
 from rrtf.prompts.extract import CONTINUATION_STOP, END_MARKERS, cut_at_end_markers, trim_at_stop, truncate_at_closing_brace
 from rrtf.prompts.templates import format_prompt
-from sandbox.records import Problem
+from sandbox.base.records import Problem
 
 
 def continuation_stop(problem: Problem) -> list[str] | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from rrtf.prompts.base import STRATEGIES
 from rrtf.prompts.strategies.instruction import InstructStrategy
-from sandbox.records import Problem
+from sandbox.base.records import Problem
 
 
 @STRATEGIES.register("instruct-prelude")

@@ -8,7 +8,7 @@ from dataclasses import replace
 from rrtf.prompts.base import STRATEGIES, PromptStrategy
 from rrtf.prompts.extract import END_MARKERS, extract_code
 from rrtf.prompts.templates import instruction_prompt
-from sandbox.records import Problem
+from sandbox.base.records import Problem
 
 _IMPORT = re.compile(r"^(import |from \S+ import |#include|using namespace)")
 

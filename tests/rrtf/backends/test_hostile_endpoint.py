@@ -16,7 +16,7 @@ from testkit import free_port, run_module
 from rrtf.backends import GenerationRequest, SamplingParams
 from rrtf.backends.openai_backend import EndpointError, OpenAIBackend
 from rrtf.sampler import SamplerConfig, sample
-from sandbox.records import Problem
+from sandbox.base.records import Problem
 
 SERVER = Path(__file__).with_name("hostile_server.py")
 

@@ -7,7 +7,7 @@ import pytest
 from rrtf.datasets import load_dataset, spec_of
 from rrtf.datasets.leetcode import to_problem
 from rrtf.datasets.recode import parse_variant
-from sandbox.errors import RecordError
+from sandbox.base.errors import RecordError
 
 
 @pytest.mark.parametrize("name,count", [("humaneval+", 164), ("mbpp+", 378), ("leetcode", 228), ("recode-docstring", 164 + 6232),

@@ -9,7 +9,7 @@ import pytest
 
 from rrtf.datasets.tiny_tasks import FRAMES, OPERATIONS, SPLITS, load_tiny_tasks, make_tiny_tasks, operation_of
 from sandbox import Sandbox, SandboxConfig
-from sandbox.records import Status
+from sandbox.base.records import Status
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ from rrtf.datasets import load_dataset, spec_of
 from rrtf.evaluate import EvalConfig, build_eval_backend, evaluate
 from rrtf.evaluate.cli import exit_status, run
 from rrtf.prompts import get_strategy
+from sandbox.base.records import Verdict
 from sandbox.evalplus import base_passed
-from sandbox.records import Verdict
 
 # One small slice of every dataset kind x task; compiled languages once each.
 SLICES = {
@@ -191,7 +191,7 @@ def test_generation_stops_at_the_models_context(tiny_dir):
     ({"task_id": "HumanEval/0", "index": "first", "source": "student", "prompt": "", "response": "", "code": ""}, "index"),
 ])
 def test_malformed_sample_records_name_file_line_and_field(tmp_path, line, field):
-    from sandbox.errors import RecordError
+    from sandbox.base.errors import RecordError
 
     samples = tmp_path / "results.samples.jsonl"
     cfg = EvalConfig(backend="reference", num_samples=0, output_file=str(tmp_path / "results.json"))

@@ -24,8 +24,8 @@ from rrtf.datasets import load_dataset as _load
 from rrtf.evaluate import EvalConfig, build_eval_backend, evaluate, pass_at_k
 from rrtf.prompts import CONTINUATION_STOP, build_prompt, get_strategy, truncate_at_closing_brace
 from sandbox import Sandbox, SandboxConfig
-from sandbox.errors import RecordError
-from sandbox.store import write_jsonl
+from sandbox.base.errors import RecordError
+from sandbox.base.store import write_jsonl
 
 
 def load_dataset(name):

@@ -13,7 +13,7 @@ from rrtf.evaluate.breakdown import robustness_scores
 from rrtf.evaluate.metrics import pass_at_k
 from rrtf.evaluate.results import GREEDY, SAMPLED
 from rrtf.evaluate.robustness import robust_drop, robust_pass, robust_relative, robustness
-from sandbox.records import Problem
+from sandbox.base.records import Problem
 
 RECODE = json.loads((Path(__file__).parents[2] / "data" / "recode_metrics.json").read_text())
 T, F = True, False

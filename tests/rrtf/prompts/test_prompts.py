@@ -6,7 +6,7 @@ import pytest
 from rrtf.datasets.humaneval import load_humaneval
 from rrtf.datasets.mbpp import load_mbpp
 from rrtf.prompts import DEFAULT_TEMPLATE, build_prompt, extract_code, format_prompt, resolve_template, strategy_for
-from sandbox.records import Problem
+from sandbox.base.records import Problem
 
 FUNC = "def add(a, b):\n    return a + b\n"
 

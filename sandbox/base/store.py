@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sandbox.errors import RecordError
+from sandbox.base.errors import RecordError
 
 T = TypeVar("T")
 logger = logging.getLogger("rrtf.store")

@@ -18,7 +18,7 @@ import types
 import typing
 from typing import Any, TypeVar, Union
 
-from sandbox.errors import RecordError
+from sandbox.base.errors import RecordError
 
 T = TypeVar("T")
 MAX_TEXT_CHARS = int(os.environ.get("RRTF_MAX_TEXT_CHARS", 1_000_000))
