@@ -64,7 +64,7 @@ def truth(spec):
     if spec["mbpp"]:  # MBPP+'s tuples, sets and complex numbers from their JSON form
         exec(spec["deserialize"], globals())
     g = {{"__name__": "__main__"}}
-    exec(compile(spec["code"], "<canonical>", "exec"), g)
+    exec(compile(spec["code"], "<canonical>", "exec", optimize=0), g)
     fn = g[spec["entry_point"]]
     result = {{}}
     for part in ("base", "plus"):

@@ -8,10 +8,14 @@ line tagged with SipHash-2-4 under a key that exists only as a local value in `m
 
 The candidate's code is its own package, `cand`, which the test dot-imports: the test sees its
 exported names (every HumanEvalPack Go function is exported) and nothing of the test is visible to
-the candidate -- `main` cannot be imported. `//go:linkname` (which could bind a candidate variable to
-a symbol of `main`) is refused, and cgo is off, so nothing of the candidate runs at build time. Built
-offline in GOPATH mode against /usr/share/gocode, with a warm build cache (testify and its
-dependencies compiled once per machine, bound read-only: go uses a read-only cache as it is).
+the candidate -- `main` cannot be imported, and the test function is renamed (`rrtfTest`) so a whole
+file that brings its own `TestX` still builds. Compiler directives that reach across packages
+(`//go:linkname` could bind a candidate variable to the harness's report emitter) are refused in the
+raw text (directives are comments), and so is importing "unsafe", which the compiler requires for
+linkname (sandbox/compiled/go_source.py: the candidate's file gets one import list, written by the
+judge); cgo is off, so nothing of the candidate runs at build time. Built offline in GOPATH mode
+against /usr/share/gocode, with a warm build cache (testify and its dependencies compiled once per
+machine, bound read-only: go uses a read-only cache as it is).
 """
 from __future__ import annotations
 
@@ -22,7 +26,8 @@ import subprocess
 from pathlib import Path
 
 from sandbox.base.records import Problem, Verdict
-from sandbox.compiled.clike import code_matches, match_bracket, strip_comments, wrap_cases
+from sandbox.compiled.clike import match_bracket, wrap_cases
+from sandbox.compiled.go_source import candidate_file, refused_directive
 from sandbox.compiled.run import Build
 from sandbox.compiled.run import judge as compiled_judge
 from sandbox.compiled.toolchain import missing_tools, missing_verdict, refused_verdict
@@ -46,6 +51,7 @@ ASSERT_RE = re.compile(r"\bassert\s*\.\s*(?!New\b)\w+\s*\(")
 IMPORT_RE = re.compile(r"import\s*(\([^)]*\)|\"[^\"]*\")", re.S)
 STD_PACKAGES = ["math", "strings", "sort", "strconv", "fmt", "unicode", "bytes", "regexp", "math/rand", "crypto/md5",
                 "encoding/hex", "math/big", "reflect", "time", "bufio", "errors", "container/heap"]
+TEST_FN = "rrtfTest"
 ENV = "GO111MODULE=off CGO_ENABLED=0 GOFLAGS= GOTOOLCHAIN=local"
 PROGRAM_NPROC = 64  # the Go runtime's threads
 RUNTIME_RESERVE_MB = 768  # address space the Go runtime reserves at start (512 MB in all fails, measured)
@@ -144,8 +150,9 @@ def rewrite_test(test: str) -> tuple[str, str, list[str]]:
     body, names = wrap_cases(test[m.end(): close], ASSERT_RE, lambda i, stmt: f"\nrrtfCase({i}, func() {{ {stmt}\n}})\n")
     if not names:
         raise PlanError("the Go test has no assert call")
-    header = f"func {m.group(1)}(t *rrtfT) {{"
-    return test[: m.start()] + header + body + "\n" + test[close:], m.group(1), names
+    # renamed: a candidate's whole file may define its own TestX, which the dot-import would clash with
+    header = f"func {TEST_FN}(t *rrtfT) {{"
+    return test[: m.start()] + header + body + "\n" + test[close:], TEST_FN, names
 
 
 def _imports(setup: str) -> list[str]:
@@ -166,22 +173,15 @@ def main_source(problem: Problem) -> tuple[str, list[str]]:
     return "\n".join([*lines, test, HARNESS.replace("%(test_fn)s", fn)]), names
 
 
-def candidate_source(problem: Problem, program: str) -> str:
-    """Package `cand`: the program, its imports being those of the prompt and the test set-up (one file
-    in the reference evaluation) that its code uses -- not the test's, not unused ones."""
-    body = program
-    for m in IMPORT_RE.finditer(problem.prompt):
-        if body.startswith(problem.prompt[: m.end()]):  # the prompt's own import block, as the program starts
-            body = body.replace(m.group(0), "", 1)
-    if strip_comments(body).lstrip().startswith("package "):  # a whole file: its package is ours (as the reference does)
-        body = re.sub(r"\bpackage\s+\w+", "", body, count=1)
-    # ... and, as goimports would, the standard packages it names without importing them (HumanEvalPack
-    # Go/17, 20, 59, 75: the canonical solutions use math, strings or sort that no record imports)
-    declared = [p for p in dict.fromkeys(_imports(problem.prompt) + _imports(problem.test_setup_code) + STD_PACKAGES)
-                if p not in ("testing", "github.com/stretchr/testify/assert")]
-    code = strip_comments(body)
-    used = [p for p in declared if re.search(rf"\b{re.escape(p.rsplit('/', 1)[-1])}\s*\.", code)]
-    return "package cand\n\nimport (\n" + "".join(f'\t"{p}"\n' for p in used) + ")\n\n" + body
+def candidate_source(problem: Problem, program: str) -> tuple[str, str]:
+    """(package `cand`, "") or ("", why it is refused): the program with its own package clause and
+    imports merged into one import list (sandbox/compiled/go_source.py) -- the standard packages it
+    names, whether it imported them, the prompt or the test set-up did (one file in the reference
+    evaluation), or, as goimports would, nobody (HumanEvalPack Go/17, 20, 59, 75: the canonical
+    solutions use math, strings or sort that no record imports); not the test's own packages."""
+    offered = [p for p in _imports(problem.prompt) + _imports(problem.test_setup_code) + STD_PACKAGES
+               if p not in ("testing", "github.com/stretchr/testify/assert")]
+    return candidate_file(program, offered)
 
 
 WARM_PROGRAM = """package main
@@ -243,13 +243,15 @@ def judge(problem: Problem, completion: str, sample_index: int, config: SandboxC
     if missing:
         return missing_verdict(problem.task_id, sample_index, names, missing, config)
     program = problem.program(completion)
-    if code_matches(program, re.compile(r"//\s*go:linkname")):
-        return refused_verdict(problem.task_id, sample_index, names, "compile error: //go:linkname is not allowed", config)
+    candidate, refusal = candidate_source(problem, program)
+    refusal = refused_directive(program) or refusal
+    if refusal:
+        return refused_verdict(problem.task_id, sample_index, names, refusal, config)
     cache = warm_cache()
     gocache = str(cache) if cache else "$PWD/.cache"
     script = (f'export {ENV} GOPATH="$PWD:{GOCODE}" GOCACHE="{gocache}" GOTMPDIR="$PWD/.tmp"; mkdir -p .tmp; cd src/rrtfmain && '
               f'exec {GO} build -o ../../prog .')
-    build = Build(units={"prog": {"src/cand/cand.go": candidate_source(problem, program).encode(),
+    build = Build(units={"prog": {"src/cand/cand.go": candidate.encode(),
                                   "src/rrtfmain/main.go": source.encode()}},
                   steps=[["run", "prog", ["/bin/sh", "-c", script], 0]],
                   install=[["prog/prog", "prog", "exec"]], run_argv=["../bin/prog"], case_names=names,

@@ -83,7 +83,7 @@ def run_program(program: str) -> None:
     """stdin/stdout mode: the program is a script; its exit status is the process's."""
     code = 0
     try:
-        exec(compile(program, "main.py", "exec"), _module_namespace("__main__"))
+        exec(compile(program, "main.py", "exec", optimize=0), _module_namespace("__main__"))
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         if not isinstance(exc.code, (int, type(None))):
@@ -118,7 +118,7 @@ def serve_calls(program: str) -> None:
     """Function mode: run the program, describe its globals, then answer requests until EOF."""
     ns = _module_namespace("__candidate__")
     try:
-        code = compile(program, "<candidate>", "exec")
+        code = compile(program, "<candidate>", "exec", optimize=0)
     except (SyntaxError, ValueError, OverflowError, MemoryError, RecursionError) as exc:
         # Judged a compile error on this process's word: a lie could only rank the program lower.
         send_frame(RPC_FD, {"compile_error": describe_compile_error(exc)})

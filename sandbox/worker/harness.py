@@ -16,7 +16,7 @@ import socket
 import time
 
 from .failures import OUTPUT_LIMIT, CandidateError, CaseTimeout, describe_status
-from .plaindata import encode, encode_wire, is_mutable, literal, write_back
+from .plaindata import HOSTILE_TOKENS, encode, encode_wire, is_mutable, literal, write_back
 from .protocol import CANDIDATE_LIMIT, REPORT_LIMIT, FrameReader, ProtocolError, send_frame
 from .protocol import encode as encode_frame
 
@@ -289,22 +289,25 @@ class Harness:
         if type(msg.get("ref")) is int:
             return RemoteRef(self, proc, msg["ref"], str(msg.get("type", "object"))[:100])
         try:
-            return literal(msg.get("ok"))
+            return literal(msg.get("ok"), max_tokens=HOSTILE_TOKENS)
         except ValueError as exc:
             raise CandidateError(f"returned a value that is not plain data ({exc})") from None
 
     @staticmethod
     def _write_back(changed: dict, args: tuple, kwargs: dict) -> None:
+        """Apply a call's in-place changes. The keys are the candidate's text: they are looked up among
+        the keys the candidate's server writes for the arguments it was passed (`str(i)`, `"k:" + name`),
+        never parsed (`int()` of a 15-million-digit key once stalled the harness in C for minutes);
+        any other key fails the call."""
+        passed = {str(i): value for i, value in enumerate(args)}
+        passed.update(("k:" + name, value) for name, value in kwargs.items())
         for key, text in changed.items():
-            if not isinstance(key, str) or not isinstance(text, str):
-                continue
-            if key.startswith("k:"):
-                original = kwargs.get(key[2:])
-            else:
-                original = args[int(key)] if key.isdigit() and int(key) < len(args) else None
+            if key not in passed or not isinstance(text, str):
+                raise CandidateError("changed an argument the call did not pass (not a reply of the program's server)")
+            original = passed[key]
             if is_mutable(original):
                 try:
-                    write_back(original, literal(text))
+                    write_back(original, literal(text, max_tokens=HOSTILE_TOKENS))
                 except ValueError as exc:
                     raise CandidateError(f"changed an argument into something that is not plain data ({exc})") from None
 

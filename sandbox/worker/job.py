@@ -18,7 +18,7 @@ from .testns import run_functions
 def run(h: Harness) -> None:
     if h.job["mode"] == "stdio":
         try:  # each case is a fresh run of the whole program: check it compiles once, here
-            compile(h.job["program"], "<candidate>", "exec")
+            compile(h.job["program"], "<candidate>", "exec", optimize=0)
         except (SyntaxError, ValueError, OverflowError, MemoryError, RecursionError) as exc:
             h.report({"compile_error": describe_compile_error(exc)})
         else:

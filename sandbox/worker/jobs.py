@@ -31,6 +31,12 @@ HARNESS_GID = 99_999  # shut out of the candidates' directory by its group permi
 HARNESS_UIDS = (100_000, 199_999)  # one random uid per harness
 HARNESS_MEMORY = 4 << 30  # parses what candidates send: a hostile answer fails its job, nothing else
 HARNESS_CPU_S = 600
+# Decimal digits an int <-> str conversion may have in the harness (CPython's default is 4,300). Test
+# code needs more (`str(candidate(3000))` of a factorial: ~9,000 digits), but not unbounded: the
+# conversion is quadratic C code the per-case alarm cannot interrupt, and test code may convert what a
+# candidate returned (`int(candidate(x))` of an 8-million-digit string took minutes). At this bound
+# one conversion costs ~0.1 s.
+HARNESS_INT_DIGITS = 100_000
 EXIT_EOF = 4  # the host closed the pipe: the worker is being stopped
 EXIT_DONE = 86  # the job was judged and "done" sent (test code calling os._exit(0) is not that)
 
@@ -64,7 +70,7 @@ def become_harness(empty_dir: str, undumpable_by_setuid: bool) -> None:
             resource.setrlimit(limit, (value, value))
         except (ValueError, OSError):
             pass
-    sys.set_int_max_str_digits(0)  # test code may print factorial(2000); the boundary has its own bound
+    sys.set_int_max_str_digits(HARNESS_INT_DIGITS)
     signal.signal(signal.SIGALRM, _alarm)
 
 

@@ -9,19 +9,30 @@ hand the harness data -- never an object whose `__eq__` or `__bool__` it wrote.
 Integers of any size cross: those over a few thousand digits travel as hexadecimal literals
 (linear to write and parse), while decimal literals stay bounded (`MAX_DECIMAL_DIGITS`), because
 CPython 3.11 converts decimal text quadratically and the harness must not be stalled by a crafted
-answer. `write_back(original, changed)` copies what a call did to its mutable arguments back onto
-the trusted side's objects, so `xs = [..]; f(xs); assert xs == ...` tests judge `xs.sort()` right.
+answer. Where the harness parses what a candidate sent (`max_tokens`), literal text is also bounded
+in tokens (`HOSTILE_TOKENS`, estimated at C speed before parsing): `ast.parse` costs microseconds per
+token in C code no alarm interrupts. `write_back(original, changed)` copies what a call did to its
+mutable arguments back onto the trusted side's objects, so `xs = [..]; f(xs); assert xs == ...`
+tests judge `xs.sort()` right.
 """
 from __future__ import annotations
 
 import ast
 import collections
 import json
+import re
 import sys
 import types
+import warnings
 
 MAX_TEXT = 8 << 20  # longest literal text accepted
 MAX_DECIMAL_DIGITS = 4300  # CPython's default limit; bigger integers travel in hex
+# Tokens (estimated: runs of non-word characters) of literal text the harness parses from a candidate:
+# ast.parse spends ~1-3 us per token in C, where the harness's per-case alarm cannot interrupt it (6 MB
+# of "0," stalled it ~19 s). The largest literal-form reply in HumanEval+ and MBPP+ (Mbpp/255, a batch of
+# lists of tuples) has ~145,000; values made of lists, str-keyed dicts and atoms travel as JSON instead.
+HOSTILE_TOKENS = 500_000
+_TOKEN_GAPS = re.compile(r"\W+")
 BIG = 10 ** 4000  # integers at least this large are written in hex
 REF = "__rrtf_ref__"
 JSON_MARK = "\x01"  # starts `encode_wire`'s JSON form (never literal text: not valid Python)
@@ -37,10 +48,12 @@ _REPR_FIRST = frozenset({int, str, bytes, float, complex, bool, type(None), list
 
 # --------------------------------------------------------------------------- parsing
 
-def literal(text: str, refs: dict | None = None):
+def literal(text: str, refs: dict | None = None, *, max_tokens: int | None = None):
     """Parse literal text (or `encode_wire`'s marked JSON) into plain data; ValueError for anything
     else. `refs` (candidate side only) resolves `__rrtf_ref__(n)`, the harness's handle for an
-    object living in the candidate."""
+    object living in the candidate. `max_tokens` (the harness, parsing what a candidate sent: see
+    HOSTILE_TOKENS) refuses literal text estimated longer than that before parsing it, and makes
+    compile-time warnings errors (one per token, each printed, would cost more than the token)."""
     if not isinstance(text, str) or len(text) > MAX_TEXT:
         raise ValueError("value too large")
     if text.startswith(JSON_MARK):
@@ -48,12 +61,22 @@ def literal(text: str, refs: dict | None = None):
             return json.loads(text[1:], parse_int=_bounded_int, parse_float=_bounded_float)
         except (ValueError, RecursionError, MemoryError, TypeError) as exc:
             raise ValueError(f"not plain data (JSON: {type(exc).__name__})") from None
+    if max_tokens is not None and len(text) > max_tokens:
+        tokens = _TOKEN_GAPS.subn("", text)[1]  # about one per token; counted at C speed
+        if tokens > max_tokens:
+            raise ValueError(f"value too large (~{tokens:,} tokens of literal text, at most {max_tokens:,})")
     limit = sys.get_int_max_str_digits()
     sys.set_int_max_str_digits(MAX_DECIMAL_DIGITS)  # a huge decimal literal fails fast here
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        if max_tokens is None:
+            tree = ast.parse(text.strip(), mode="eval")
+        else:
+            with warnings.catch_warnings():  # the harness is single-threaded: this state is its own
+                warnings.simplefilter("error")
+                tree = ast.parse(text.strip(), mode="eval")
         return _lit(tree.body, refs)
-    except (SyntaxError, RecursionError, MemoryError, TypeError) as exc:
+    except (SyntaxError, RecursionError, MemoryError, TypeError, OverflowError, Warning) as exc:
+        # OverflowError: deque(maxlen=<more than C can hold>)
         raise ValueError(f"not plain data ({type(exc).__name__})") from None
     finally:
         sys.set_int_max_str_digits(limit)

@@ -23,8 +23,10 @@ JOB_LIMIT = 16 << 20
 REPORT_LIMIT = 1 << 20
 # Candidate -> harness answers (plain-data text of a returned value, see plaindata.MAX_TEXT).
 CANDIDATE_LIMIT = 32 << 20
-# Decimal digits an integer in a frame may have (frames carry values as text; numbers are small).
+# Decimal digits an integer in a frame may have (frames carry values as text; numbers are small), and
+# characters of a float: both are checked before conversion, whatever the reader's interpreter allows.
 MAX_INT_DIGITS = 4300
+MAX_FLOAT_CHARS = 1000
 
 
 class ProtocolError(Exception):
@@ -37,10 +39,16 @@ def _bounded_int(text: str) -> int:
     return int(text)
 
 
+def _bounded_float(text: str) -> float:
+    if len(text) > MAX_FLOAT_CHARS:
+        raise ProtocolError("number too long")
+    return float(text)
+
+
 def decode(data: bytes | bytearray) -> dict:
     """One frame's payload -> a dict, or ProtocolError (never anything else)."""
     try:
-        obj = json.loads(data, parse_int=_bounded_int)
+        obj = json.loads(data, parse_int=_bounded_int, parse_float=_bounded_float)
     except ProtocolError:
         raise
     except Exception as exc:  # ValueError, RecursionError, MemoryError, UnicodeDecodeError, ...

@@ -103,7 +103,7 @@ class Spawner:
             self.children[child.pid] = child
             _write_status(child.status_fd, {"pid": child.pid})
             self.standby = self.prefork()  # while the candidate starts
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, RecursionError, MemoryError) as exc:  # a hostile request
             _write_status(status_fd, {"pid": 0, "status": -1, "error": str(exc)[:200]})
         finally:
             for fd in fds:

@@ -16,10 +16,16 @@ import sys
 import time
 
 from .failures import CandidateError, CaseTimeout, case_error, describe_exc
-from .plaindata import literal
+from .plaindata import HOSTILE_TOKENS, literal
 from .protocol import ProtocolError
 
 BUILTIN_NAMES = frozenset(vars(builtins))
+# What of the program's globals the harness takes in, before any case's alarm runs: the first
+# MAX_GLOBALS names (a hostile list of a million costs seconds of parsing), and data globals, smallest
+# first, up to GLOBALS_TEXT characters of literal text in all (the candidate sends each under 1 MiB).
+# Globals past these bounds are left out of the test's namespace.
+MAX_GLOBALS = 10_000
+GLOBALS_TEXT = 1 << 20
 # Standard-library modules a test may use because the program imported them (MBPP tests call
 # `math.isclose` without importing math: the reference evaluation runs them in the program's
 # globals). Imported once by the zygote, before any job; looked up in sys.modules, never imported.
@@ -81,8 +87,8 @@ def build_namespace(h) -> dict:
         h.ensure_candidate()
     except (CandidateError, CaseTimeout, ProtocolError):
         pass  # every call will fail with the import error
-    defined = set()
-    for item in h.globals_info:
+    defined, data = set(), []
+    for item in h.globals_info[:MAX_GLOBALS]:
         if not (isinstance(item, list) and len(item) == 3 and all(isinstance(x, str) for x in item)):
             continue
         name, kind, text = item
@@ -97,15 +103,21 @@ def build_namespace(h) -> dict:
             if module is not None:
                 ns[name] = module
         elif kind == "data":
-            try:
-                ns[name] = literal(text)
-            except ValueError:
-                pass
+            data.append((len(text), name, text))
+    budget = GLOBALS_TEXT
+    for size, name, text in sorted(data):
+        budget -= size
+        if budget < 0:
+            break
+        try:
+            ns[name] = literal(text, max_tokens=HOSTILE_TOKENS)
+        except ValueError:
+            pass
     prompt = h.job.get("trusted_prefix") or ""
     if prompt.strip():
         signal.setitimer(signal.ITIMER_REAL, h.timeout_s + 0.5)
         try:
-            exec(trusted_code(h.job, "prefix") or compile(prompt, "<prompt>", "exec"), ns)
+            exec(trusted_code(h.job, "prefix") or compile(prompt, "<prompt>", "exec", optimize=0), ns)
         except BaseException:
             pass  # e.g. an import this interpreter lacks: the program's versions stay
         finally:
@@ -125,7 +137,7 @@ def build_namespace(h) -> dict:
 def run_functions(h) -> None:
     ns = build_namespace(h)
     try:
-        code = trusted_code(h.job, "plan") or compile(h.job["plan_source"], "<test>", "exec")
+        code = trusted_code(h.job, "plan") or compile(h.job["plan_source"], "<test>", "exec", optimize=0)
     except SyntaxError as exc:
         h.report({"test_error": f"test code does not compile: {exc}"})
         return

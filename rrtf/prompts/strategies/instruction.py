@@ -35,6 +35,8 @@ class InstructStrategy(PromptStrategy):
         # only its imports are kept, which answers that restate just the function rely on.
         if not problem.code_prefix:
             return problem
+        if problem.language != "python":  # other languages' judges add their standard headers/imports themselves;
+            return replace(problem, code_prefix="")  # a partial Go `import (` block would not even parse
         imports = [line for line in problem.code_prefix.splitlines(keepends=True) if _IMPORT.match(line)]
         return replace(problem, code_prefix="".join(imports) + ("\n" if imports else ""))
 

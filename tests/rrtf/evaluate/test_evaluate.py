@@ -163,6 +163,17 @@ def test_canonical_solutions_pass_as_instructions(sandbox):
     assert result.datasets["humaneval"].pass_at_k == {"pass@1": 1.0}
 
 
+@pytest.mark.parametrize("language", ["go", "java", "cpp", "js"])
+def test_canonical_solutions_pass_as_instructions_in_every_language(sandbox, language):
+    """A code prompt asked as an instruction is judged as a whole program: of its prefix nothing but
+    Python's imports is kept (a Go prompt's `import (` line alone would not parse)."""
+    name = f"humanevalpack-{language}"
+    problems = {name: load_dataset(name)[0][:2]}
+    cfg = EvalConfig(backend="reference", strategy="instruct", num_samples=0, output_file=None)
+    result = evaluate(problems, build_eval_backend(cfg, problems), sandbox, cfg)
+    assert result.datasets[name].greedy_pass_at_1 == 1.0, result.datasets[name].failure_reasons
+
+
 def test_buggy_solutions_score_what_they_pass(sandbox, tmp_path):
     """HumanEvalPack's buggy solutions fail their tests: half canonical, half buggy -> pass@1 = 0.5."""
     problems = load_dataset("humanevalpack-python")[0][:4]

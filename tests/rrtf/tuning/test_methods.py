@@ -169,8 +169,11 @@ def test_every_method_parses_from_the_command_line():
     from rrtf.config import parse_train_args
 
     cfg = parse_train_args(["--tuning_method", "adapter_p", "--adapter_p_bottleneck_size", "64", "--adapter_p_init", "normal",
-                            "--adapter_h_bottleneck_size", "8", "--use_cpu", "true"])
+                            "--use_cpu", "true"])
     assert type(cfg.tuning_options).__name__ == "AdapterPOptions"
+    # Another method's flag is a mistake, refused with one line rather than accepted and dropped.
+    with pytest.raises(ValueError, match="--adapter_h_bottleneck_size is an option of AdapterHOptions, not of --tuning_method adapter_p"):
+        parse_train_args(["--tuning_method", "adapter_p", "--adapter_h_bottleneck_size", "8", "--use_cpu", "true"])
     assert cfg.tuning_options.adapter_p_bottleneck_size == 64 and cfg.tuning_options.adapter_p_init == "normal"
     cfg = parse_train_args(["--tuning_method", "bitune", "--bitune_mixing", "false", "--use_cpu", "true"])
     assert cfg.tuning_options.bitune_mixing is False and cfg.tuning_options.bitune_shared_weights is False
