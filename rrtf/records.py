@@ -50,6 +50,15 @@ class Candidate:
         return build(cls, rec, where)
 
 
+def check_verdict_files(paths: Any) -> None:
+    """Schema-check stored Verdict records (one file or several) before a job reuses them: a made-up
+    status or an integer task id is a RecordError naming FILE:LINE and the field, never accepted."""
+    from sandbox.base.records import Verdict
+    from sandbox.base.store import read_store
+
+    read_store(paths, key=lambda rec: id(rec), parse=Verdict.from_record)
+
+
 def code_hash(task_id: str, code: str) -> str:
     return hashlib.sha256(f"{task_id}\0{code}".encode("utf-8", "replace")).hexdigest()[:24]
 

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import rrtf.cli  # noqa: F401  (first: it drops known third-party import noise, rrtf.cli.KNOWN_NOISE)
 from rrtf.config import RRTFConfig, parse_train_args
 from rrtf.records import RankedGroup
 from rrtf.rollout import AskedProblem
@@ -37,7 +38,11 @@ logger = logging.getLogger("rrtf.train")
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    return run(parse_train_args(argv))
+    from rrtf.cli import check_output_path
+
+    config = parse_train_args(argv)
+    check_output_path(config.output_dir, "--output_dir", directory=True)  # before any work: one line naming it
+    return run(config)
 
 
 # --------------------------------------------------------------------------------------------
@@ -180,6 +185,7 @@ class Run:
 
     def sample_and_rank(self, r: int, student, problems: list[AskedProblem], sandbox) -> tuple[list[RankedGroup], dict]:
         from rrtf.ranker import RankerConfig, rank_groups
+        from rrtf.records import check_verdict_files
         from rrtf.rollout.judge import align as align_verdicts
         from rrtf.rollout.judge import judge, read_verdicts
         from rrtf.sampler import SamplerConfig, read_candidates, sample
@@ -188,6 +194,7 @@ class Run:
         ranked_path, stats_path = rd / "ranked.jsonl", rd / "rank_stats.json"
         stats = read_state(stats_path)
         if stats is None or not ranked_path.exists():
+            check_verdict_files(sorted(rd.glob("verdicts.process*.jsonl")))  # before sampling: FILE:LINE and field
             cfg = SamplerConfig.from_config(self.config, progress=self.progress)
             mine = sample(problems, student(), cfg.teachers, cfg, rd / "candidates.jsonl", round=r,
                           process_index=self.state.process_index, num_processes=self.state.num_processes)

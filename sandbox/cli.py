@@ -21,7 +21,7 @@ import sys
 from dataclasses import fields
 
 from sandbox.base.errors import RecordError
-from sandbox.base.records import Problem
+from sandbox.base.records import Problem, Verdict
 from sandbox.base.store import JsonlStore, iter_jsonl, require
 from sandbox.config import SandboxConfig
 from sandbox.evalplus import base_passed
@@ -81,7 +81,8 @@ def cmd_check(args: argparse.Namespace, config: SandboxConfig) -> int:
     problems = load_problems(args.problems)
     items = load_samples(args.samples, problems, args.problems)
     completions = {(p.task_id, i): c for p, c, i in items}
-    with JsonlStore(args.out, key=lambda r: (r["task_id"], r["sample_index"])) as out:
+    # Verdicts read back are schema-checked (a made-up status, an integer task id: FILE:LINE and field), never trusted.
+    with JsonlStore(args.out, key=lambda r: (r["task_id"], r["sample_index"]), parse=Verdict.from_record) as out:
         todo = [it for it in items if (it[0].task_id, it[2]) not in out.done]
         if len(todo) < len(items):
             print(f"resuming: {len(items) - len(todo)} of {len(items)} samples already judged in {args.out}",

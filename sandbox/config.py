@@ -15,7 +15,8 @@ class SandboxConfig:
     workers: int = _opt(2, 'warm sandboxed workers judging in parallel')
     timeout_s: float = _opt(3.0, 'per test case (a hung call fails that test with reason "timeout")')
     program_timeout_s: float = _opt(10.0, 'all tests of one candidate together')
-    memory_mb: int | None = _opt(512, 'address space of the candidate process (None = unlimited)')
+    memory_mb: int | None = _opt(512, 'memory of the candidate process: address space (Python, C++, Rust), data size + a '
+                                      'runtime allowance (JS, Java, Go; docs/sandbox.md) (None = unlimited)')
     nproc: int = _opt(16, 'processes the candidate may have at once (fork bombs)')
     fsize_mb: int = _opt(16, 'largest file the candidate may write')
     nofile: int = _opt(64, 'open files')

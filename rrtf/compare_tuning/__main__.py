@@ -8,6 +8,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+import rrtf.cli  # noqa: F401  (first: it drops known third-party import noise, rrtf.cli.KNOWN_NOISE)
 from rrtf.compare_tuning.config import BASE, CompareConfig
 
 IDENTITY_FILE = "compare_identity.json"

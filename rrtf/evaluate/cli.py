@@ -111,6 +111,13 @@ def main(argv: list[str] | None = None) -> EvalResult | None:
         print(list_datasets())
         return None
     (cfg,) = TrlParser([EvalConfig]).parse_args_and_config(args=argv)
+    from rrtf.cli import check_output_path
+
+    for flag, path in (("--output_file", cfg.output_file), ("--samples_file", cfg.resolved_samples_file())):
+        if path:
+            check_output_path(path, flag, directory=False)  # before any work: one line naming it
+    if cfg.k_note:
+        print(f"python -m rrtf.evaluate: {cfg.k_note}", file=sys.stderr)
     result = run(cfg)
     print(result.table())
     for d in result.datasets.values():

@@ -7,6 +7,8 @@ from typing import Any
 
 from rrtf.options import SandboxOptions, identity_of
 
+DEFAULT_K = (1, 10)
+
 
 @dataclass
 class EvalConfig(SandboxOptions):
@@ -37,7 +39,8 @@ class EvalConfig(SandboxOptions):
     )
     num_samples: int = field(default=10, metadata={"help": "Samples per problem for pass@k (0: greedy only)."})
     temperature: float = field(default=0.8, metadata={"help": "Sampling temperature for pass@k."})
-    k: list[int] = field(default_factory=lambda: [1, 10], metadata={"help": "k values of pass@k (each <= num_samples)."})
+    k: list[int] | None = field(default=None, metadata={
+        "help": "k values of pass@k (each <= num_samples). Default: those of 1 and 10 that are <= num_samples."})
     greedy: bool = field(default=True, metadata={"help": "Also report greedy (temperature 0) pass@1."})
     max_new_tokens: int = 256
     max_problems: int | None = field(default=None, metadata={"help": "Evaluate at most this many problems per dataset."})
@@ -66,6 +69,14 @@ class EvalConfig(SandboxOptions):
             raise ValueError("nothing to evaluate: num_samples is 0 and greedy is False")
         if self.num_samples > 1 and self.temperature <= 0:
             raise ValueError("pass@k with num_samples > 1 needs temperature > 0 (greedy samples are all the same)")
+        # The default k adapts to num_samples (and says so in `k_note`); a k the user asked for must apply.
+        self.k_note = ""
+        if self.k is None:
+            self.k = [k for k in DEFAULT_K if k <= self.num_samples] if self.num_samples else list(DEFAULT_K)
+            dropped = [k for k in DEFAULT_K if k not in self.k]
+            if dropped:
+                self.k_note = (f"pass@k for k = {', '.join(map(str, self.k))} only: the default k "
+                               f"{', '.join(map(str, dropped))} exceeds --num_samples {self.num_samples}")
         if self.num_samples:
             bad = [k for k in self.k if k < 1 or k > self.num_samples]
             if bad:

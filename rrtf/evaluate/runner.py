@@ -29,7 +29,7 @@ from rrtf.backends import GenerationBackend
 from rrtf.evaluate.breakdown import dataset_metrics, robustness_overall
 from rrtf.evaluate.config import EvalConfig
 from rrtf.evaluate.results import GREEDY, SAMPLED, DatasetResult, EvalResult, ProblemRow, score
-from rrtf.records import Candidate
+from rrtf.records import Candidate, check_verdict_files
 from rrtf.rollout import AskedProblem, RolloutConfig, Stage, ask, candidate_key, generate
 from rrtf.rollout.asked import dataset_default_strategy, resolve_strategy
 from rrtf.rollout.judge import judge
@@ -64,6 +64,8 @@ class Rollouts:
             write_state(ident, fingerprint)
         self.candidates = JsonlStore(samples, key=candidate_key, parse=Candidate.from_record)
         self.verdict_file = None if samples is None else verdicts_path(samples)
+        if self.verdict_file is not None:
+            check_verdict_files(self.verdict_file)  # a bad stored verdict names FILE:LINE and field
 
     def of(self, asked: Sequence[AskedProblem]) -> list[Candidate]:
         wanted = {(a.dataset, a.task_id) for a in asked}

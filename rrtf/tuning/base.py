@@ -61,6 +61,7 @@ class TuningMethod(ABC):
 
         from rrtf.seeds import derive_seed
 
+        peft_without_unused_gptqmodel()
         if self.is_applied(model):
             return self.wrap(model, config)
         self.validate(model, config)
@@ -166,9 +167,32 @@ def load_saved(base_path, saved_dir, *, trainable: bool = False):
     return method, method.load(base_path, saved_dir, trainable=trainable)
 
 
+def peft_without_unused_gptqmodel() -> None:
+    """Keep peft from importing GPTQModel where no model uses it. peft asks, of every module it wraps
+    or counts, whether it is a GPTQModel quantized linear, and imports gptqmodel to find out: ~10 s and a
+    60-line banner on stdout (before `python -m rrtf.tuning params --json`'s JSON). A module can only be
+    one once gptqmodel is imported (a GPTQ model was loaded with it), so until then peft is told it is
+    absent; afterwards it asks as before. Idempotent; call it before peft wraps or loads a model."""
+    import sys
+
+    import peft  # noqa: F401  (its submodules are what is patched)
+
+    for name, module in list(sys.modules.items()):
+        original = getattr(module, "is_gptqmodel_available", None) if name.split(".")[0] == "peft" else None
+        if original is None or getattr(original, "rrtf_lazy", False):
+            continue
+
+        def available(original=original) -> bool:
+            return "gptqmodel" in sys.modules and original()
+
+        available.rrtf_lazy = True
+        module.is_gptqmodel_available = available
+
+
 def count_parameters(model) -> tuple[int, int]:
     """(trainable, all) exactly as peft's `get_nb_trainable_parameters` counts them (parameters the
     method adds are part of "all"), for any module: peft models, own adapters, Bitune."""
+    peft_without_unused_gptqmodel()
     from peft import PeftModel
 
     return PeftModel.get_nb_trainable_parameters(getattr(model, "module", model))
@@ -205,6 +229,7 @@ class PeftTuningMethod(TuningMethod):
         return get_peft_model(model, self.peft_config(model, config))
 
     def load(self, base_path, saved_dir, *, trainable: bool = True):
+        peft_without_unused_gptqmodel()
         from peft import PeftModel
 
         from rrtf.modeling import load_model
@@ -227,4 +252,4 @@ class PeftTuningMethod(TuningMethod):
 
 
 __all__ = ["METHOD_CARD", "TUNING_METHODS", "NotMergeable", "PeftTuningMethod", "TuningMethod", "build_tuning_method",
-           "count_parameters", "load_saved", "option_classes"]
+           "count_parameters", "load_saved", "option_classes", "peft_without_unused_gptqmodel"]

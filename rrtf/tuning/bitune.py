@@ -83,6 +83,9 @@ class Bitune(WrappedPeftMethod):
             save_file(mix, str(out_dir / MIX_FILE), metadata={"format": "pt"})
 
     def load(self, base_path, saved_dir, *, trainable: bool = True):
+        from rrtf.tuning.base import peft_without_unused_gptqmodel
+
+        peft_without_unused_gptqmodel()
         from peft import PeftModel
 
         from rrtf.modeling import load_model

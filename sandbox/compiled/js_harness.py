@@ -151,7 +151,9 @@ let loadError = '';
 try {
   vm.runInContext(fs.readFileSync(path.join(here, 'cand.js'), 'utf8'), ctx, {timeout, filename: 'candidate.js'});
 } catch (e) {
-  loadError = (e && e.code === 'ERR_SCRIPT_EXECUTION_TIMEOUT') ? 'timeout (while loading the program)' : 'program failed to load';
+  loadError = (e && e.code === 'ERR_SCRIPT_EXECUTION_TIMEOUT') ? 'timeout (while loading the program)'
+    : /allocation failed|out of memory/i.test(String(e && e.message)) ? 'memory_limit (while loading the program)'
+    : 'program failed to load';
 }
 const decode = (v) => {
   switch (v[0]) {
@@ -210,6 +212,8 @@ globalThis.__rrtf_case = (i, body) => {
   try { body(); } catch (e) {
     error = e instanceof AssertFail ? 'AssertionError: false' : e instanceof CandidateError ? clean(e.message)
       : clean((e && e.name) + ': ' + (e && e.message));
+    // Memory refused under the run's RLIMIT_DATA (compiled/run.py) reaches JavaScript as a RangeError.
+    if (/allocation failed|out of memory/i.test(error)) error = 'memory_limit: ' + error;
   }
   emit(error ? `${i} F ${error}` : `${i} P`);
 };

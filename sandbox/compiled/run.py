@@ -31,6 +31,13 @@ STDIO_PREVIEW_BYTES = 4096  # candidate stdout/stderr kept from a harness run
 IO_OUTPUT_SLACK = 1024  # stdout kept beyond the expected output's length (longer is wrong anyway)
 STDERR_LIMIT = 2000  # per stdin/stdout case
 RUNNER_SLACK_S = 10  # the isolated runner's own start, set-up and clean-up, beyond its compiles and runs
+# The managed runtimes' own writable memory beyond the candidate's `memory_mb` (measured on the dev VM, at start:
+# node ~48 MB, the JVM ~106 MB with the flags of languages/java.py, Go a few MB; see docs/sandbox.md "Memory").
+RUNTIME_ALLOWANCE_MB = 256
+PRLIMIT = "/usr/bin/prlimit"  # util-linux (Essential in Debian): sets RLIMIT_DATA, then execs the program
+# What each runtime says when memory is refused (RLIMIT_AS / RLIMIT_DATA), in the program's stderr.
+MEMORY_STDERR = (b"out of memory", b"OutOfMemoryError", b"bad_alloc", b"memory allocation of",
+                 b"Cannot allocate memory", b"Native memory allocation", b"allocation failed")
 
 
 @dataclass
@@ -46,7 +53,8 @@ class Build:
     send_key: bool = False  # the key goes over the socket (Java) instead of into the program (C++)
     key_file: str = ""  # "unit/path": where the key goes as source (C++), filled in per run
     key_source: str = ""  # a template with {key_bytes}
-    memory_mb: int | None = None  # RLIMIT_AS of the program (None: the JVM bounds its heap itself)
+    memory_mb: int | None = None  # RLIMIT_AS of the program (None: node and the JVM reserve far more than they use)
+    data_mb: int | None = None  # RLIMIT_DATA of the program (writable private memory: heap, malloc, mmap), see data_limit
     compile_memory_mb: int | None = COMPILE_MEMORY_MB  # None for javac: the JVM reserves more than it uses
     nproc: int = 32
     ro_binds: list[str] = field(default_factory=list)
@@ -89,6 +97,7 @@ def judge(problem: Problem, completion: str, sample_index: int, config: SandboxC
         unit, path = build.key_file.split("/", 1)
         files[f"in/{unit}/{path}"] = build.key_source.format(key_bytes=", ".join(str(b) for b in key)).encode()
     caps = [len(c.output.encode()) + IO_OUTPUT_SLACK for c in problem.io_cases]
+    run_argv = build.run_argv if not build.data_mb else [PRLIMIT, f"--data={build.data_mb << 20}", "--", *build.run_argv]
     # The program's budget: all tests at once for a harness run, each stdin/stdout case on its own.
     run_cpu_s, run_s = cpu_and_wall(s.program_timeout_s if harness else s.case_timeout_s)
     compile_cpu_s, compile_s = cpu_and_wall(s.compile_timeout_s)
@@ -96,7 +105,7 @@ def judge(problem: Problem, completion: str, sample_index: int, config: SandboxC
     spec = {"units": sorted(build.units), "steps": build.steps, "install": build.install, "fsize_mb": s.fsize_mb,
             "nofile": s.nofile, "compile_memory_mb": build.compile_memory_mb, "own_pid_namespace": s.isolation != "none",
             "result_limit": result_limit, "compile_cpu_s": compile_cpu_s, "compile_timeout_s": compile_s,
-            "run": {"mode": "harness" if harness else "stdio", "argv": build.run_argv, "key": key.hex(),
+            "run": {"mode": "harness" if harness else "stdio", "argv": run_argv, "key": key.hex(),
                     "send_key": build.send_key, "channel_fd": build.channel_fd, "timeout_s": run_s,
                     "cpu_s": run_cpu_s, "memory_mb": build.memory_mb, "nproc": build.nproc,
                     "preview": STDIO_PREVIEW_BYTES, "inputs": [c.input for c in problem.io_cases], "output_caps": caps}}
@@ -152,14 +161,25 @@ def _str(value, limit: int = 100_000) -> str:
     return value[:limit] if isinstance(value, str) else ""
 
 
+def data_limit(memory_mb: int | None) -> int | None:
+    """RLIMIT_DATA for a managed runtime's program (node, the JVM, Go) given the candidate's `memory_mb`:
+    the runtime's own start-up memory on top. RLIMIT_DATA counts private writable mappings -- heaps,
+    malloc, `Uint8Array`/`Buffer` stores, `Unsafe.allocateMemory` -- but not the PROT_NONE address space
+    these runtimes reserve, which RLIMIT_AS would count (and which node and the JVM cannot start without)."""
+    return memory_mb and memory_mb + RUNTIME_ALLOWANCE_MB
+
+
 def exit_reason(run: dict) -> str:
     """Why the program did not end well ("" if it exited 0 in time), in the verdict vocabulary."""
     if run.get("timed_out") is True:
         return "timeout"
     sig = run.get("signal")
+    rc = run.get("rc")
+    if (isinstance(sig, str) and sig not in ("SIGXCPU", "SIGXFSZ") or type(rc) is int and rc != 0) and any(
+            m in _str(run.get("stderr")).encode() for m in MEMORY_STDERR):
+        return "memory_limit" + (f" (crashed ({sig[:40]}))" if isinstance(sig, str) else f" (exit status {rc})")
     if isinstance(sig, str):
         return {"SIGXCPU": "timeout", "SIGXFSZ": OUTPUT_LIMIT}.get(sig, f"crashed ({sig[:40]})")
-    rc = run.get("rc")
     if type(rc) is not int:
         return "no exit status"
     return "" if rc == 0 else f"exit status {rc}"

@@ -28,7 +28,7 @@ from pathlib import Path
 from sandbox.base.records import Problem, Verdict
 from sandbox.compiled.clike import match_bracket, wrap_cases
 from sandbox.compiled.go_source import candidate_file, refused_directive
-from sandbox.compiled.run import Build
+from sandbox.compiled.run import Build, data_limit
 from sandbox.compiled.run import judge as compiled_judge
 from sandbox.compiled.toolchain import missing_tools, missing_verdict, refused_verdict
 from sandbox.config import SandboxConfig
@@ -40,7 +40,7 @@ GOCODE = "/usr/share/gocode"
 PACKAGES = {GO: "golang-go", f"{GOCODE}/src/github.com/stretchr/testify/assert": "golang-github-stretchr-testify-dev"}
 LANGUAGE = Language(
     name="go", display_name="Go", runs_in="isolated", task_id_prefixes=("go",), humanevalpack=True,
-    debian_packages=tuple(PACKAGES.values()), tools=(GO,),
+    debian_packages=(*PACKAGES.values(), "util-linux"), tools=(GO, "prlimit"),  # prlimit: the data limit
     selftest={"entry_point": "Add", "prompt": "\nfunc Add(x int, y int) int {\n",
               "canonical_solution": "    return x + y\n}\n", "buggy_solution": "    return x - y\n}\n",
               "test_setup": 'package main\n\nimport (\n    "testing"\n    "github.com/stretchr/testify/assert"\n)\n',
@@ -257,5 +257,6 @@ def judge(problem: Problem, completion: str, sample_index: int, config: SandboxC
                   install=[["prog/prog", "prog", "exec"]], run_argv=["../bin/prog"], case_names=names,
                   key_file="prog/src/rrtfmain/key.go", key_source=KEY_SOURCE,
                   memory_mb=config.memory_mb and config.memory_mb + RUNTIME_RESERVE_MB,
+                  data_mb=data_limit(config.memory_mb),
                   nproc=PROGRAM_NPROC, ro_binds=[str(cache)] if cache else [])
     return compiled_judge(problem, completion, sample_index, config, build)

@@ -24,7 +24,7 @@ from sandbox.base.records import Problem, Verdict
 from sandbox.compiled import javac_server
 from sandbox.compiled.clike import code_matches, match_bracket, split_top_level
 from sandbox.compiled.java_harness import REPORTER
-from sandbox.compiled.run import Build, Settings
+from sandbox.compiled.run import Build, Settings, data_limit
 from sandbox.compiled.run import judge as compiled_judge
 from sandbox.config import SandboxConfig
 from sandbox.languages import Language, PlanError
@@ -32,8 +32,8 @@ from sandbox.verdicts import Tally, make_verdict
 
 LANGUAGE = Language(
     name="java", display_name="Java", runs_in="isolated", task_id_prefixes=("java",), humanevalpack=True,
-    debian_packages=("openjdk-17-jdk-headless",),  # javac and java
-    tools=("javac", "java"),
+    debian_packages=("openjdk-17-jdk-headless", "util-linux"),  # javac and java; prlimit (the data limit)
+    tools=("javac", "java", "prlimit"),
     selftest={"entry_point": "add",
               "prompt": "import java.util.*;\nimport java.lang.*;\n\nclass Solution {\n    public int add(int x, int y) {\n",
               "canonical_solution": "        return x + y;\n    }\n}", "buggy_solution": "        return x - y;\n    }\n}",
@@ -177,9 +177,12 @@ def build(problem: Problem, completion: str, config: SandboxConfig) -> tuple[Bui
     else:
         files, names, main = sources(problem, completion)
     heap = [f"-Xmx{config.memory_mb}m"] if config.memory_mb else []
-    run = ["java", *JVM_FLAGS, *heap, f"-Xss{JAVA_STACK_MB}m", f"-ea:{main}", "-cp", "../bin/classes", main]
+    # -Xss sizes the launcher's main thread (deep recursion); ThreadStackSize, after it, the JVM's own threads,
+    # which would otherwise each map 64 MB of RLIMIT_DATA (~600 MB at start). -Xms: commit the heap as it grows.
+    run = ["java", *JVM_FLAGS, *heap, "-Xms8m", f"-Xss{JAVA_STACK_MB}m", "-XX:ThreadStackSize=1024", f"-ea:{main}",
+           "-cp", "../bin/classes", main]
     common = {"install": [["build/classes", "classes", "read"]], "run_argv": run, "case_names": names, "channel_fd": 0,
-              "send_key": True, "memory_mb": None, "nproc": PROGRAM_NPROC}
+              "send_key": True, "memory_mb": None, "data_mb": data_limit(config.memory_mb), "nproc": PROGRAM_NPROC}
     server = javac_server.for_thread() if Settings.from_config(config).isolation == "bwrap" else None
     if server is None:  # javac in the run sandbox
         units = {"build": {path: text.encode() for path, text in files.items()}}

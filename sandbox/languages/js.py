@@ -15,7 +15,7 @@ import re
 from sandbox.base.records import Problem, Verdict
 from sandbox.compiled.clike import match_bracket, skip_js_literal, wrap_cases
 from sandbox.compiled.js_harness import HARNESS
-from sandbox.compiled.run import Build
+from sandbox.compiled.run import Build, data_limit
 from sandbox.compiled.run import judge as compiled_judge
 from sandbox.compiled.toolchain import missing_tools, missing_verdict
 from sandbox.config import SandboxConfig
@@ -25,7 +25,7 @@ PACKAGE = "nodejs"  # Debian's package with `node`
 NODE = "/usr/bin/node"
 LANGUAGE = Language(
     name="js", display_name="JavaScript", runs_in="isolated", task_id_prefixes=("javascript", "js"), humanevalpack=True,
-    debian_packages=(PACKAGE,), tools=(NODE,),
+    debian_packages=(PACKAGE, "util-linux"), tools=(NODE, "prlimit"),  # prlimit: the data limit (compiled/run.py)
     selftest={"entry_point": "add", "prompt": "const add = (x, y) => {\n",
               "canonical_solution": "  return x + y;\n}\n", "buggy_solution": "  return x - y;\n}\n",
               "test": "const testAdd = () => {\n  console.assert(add(2, 3) === 5)\n  console.assert(add(7, 5) === 12)\n}\n\ntestAdd()\n"})
@@ -91,5 +91,6 @@ def judge(problem: Problem, completion: str, sample_index: int, config: SandboxC
                   install=[["cand/cand.js", "cand.js", "read"], ["test/harness.js", "harness.js", "read"],
                            ["test/test.js", "test.js", "read"], ["test/spec.json", "spec.json", "read"]],
                   run_argv=[NODE, f"--max-old-space-size={memory}", "--stack-size=4000", "../bin/harness.js"],
-                  case_names=names, send_key=True, memory_mb=None, compile_memory_mb=None, nproc=PROGRAM_NPROC)
+                  case_names=names, send_key=True, memory_mb=None, data_mb=data_limit(config.memory_mb),
+                  compile_memory_mb=None, nproc=PROGRAM_NPROC)
     return compiled_judge(problem, completion, sample_index, config, build)

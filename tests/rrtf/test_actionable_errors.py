@@ -1,0 +1,152 @@
+"""Errors a person can act on (issue "reliability and data integrity"): each test runs the real command
+in a real process and reads what a user would see."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+from testkit import QUIET_ENV, REPO, run_module
+
+
+def one_line_error(proc, *needles: str) -> str:
+    assert proc.returncode == 2, (proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:])
+    errors = [line for line in proc.stderr.splitlines() if ": error: " in line]
+    assert len(errors) == 1, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and "usage:" not in proc.stderr, proc.stderr[-2000:]
+    for needle in needles:
+        assert needle in errors[0], errors[0]
+    return errors[0]
+
+
+# --- 1. defaults that cannot apply adapt; an explicit value that cannot apply fails -----------------
+
+
+def test_the_default_k_adapts_to_num_samples_and_an_explicit_k_still_fails(tmp_path):
+    out = tmp_path / "r.json"
+    common = ["--backend", "reference", "--datasets", "heldout", "--max_problems", "2", "--greedy", "false",
+              "--output_file", str(out)]
+    proc = run_module("rrtf.evaluate", "--num_samples", "1", *common)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    notes = [line for line in proc.stderr.splitlines() if "default k" in line]
+    assert len(notes) == 1 and "k = 1 only" in notes[0] and "--num_samples 1" in notes[0], proc.stderr[-3000:]
+    assert "pass@1" in json.dumps(json.loads(out.read_text()))
+    one_line_error(run_module("rrtf.evaluate", "--num_samples", "1", "--k", "1", "10", *common),
+                   "k values [10]", "num_samples=1")
+
+
+# --- 2. a stored Verdict is checked when read back: FILE:LINE and field ----------------------------
+
+
+def _tamper(path, old: str, new: str) -> None:
+    lines = path.read_text().splitlines(keepends=True)
+    assert old in lines[1], lines[1][:200]
+    lines[1] = lines[1].replace(old, new, 1)
+    path.write_text("".join(lines))
+
+
+def test_a_made_up_status_or_an_integer_task_id_in_a_stored_verdict_names_file_line_and_field(tmp_path):
+    for field, fix in (("status", lambda line: re.sub(r'"status": "\w+"', '"status": "great"', line)),
+                       ("task_id", lambda line: re.sub(r'"task_id": "[^"]*"', '"task_id": 7', line))):
+        out = tmp_path / field / "r.json"
+        args = ["--backend", "reference", "--datasets", "heldout", "--max_problems", "3", "--num_samples", "0",
+                "--output_file", str(out)]
+        first = run_module("rrtf.evaluate", *args)
+        assert first.returncode == 0, first.stderr[-3000:]
+        verdicts = out.with_name("r.verdicts.jsonl")
+        lines = verdicts.read_text().splitlines(keepends=True)
+        lines[1] = fix(lines[1])
+        verdicts.write_text("".join(lines))
+        one_line_error(run_module("rrtf.evaluate", *args), f"{verdicts}:2: field '{field}'")
+
+
+def test_mbpp_integer_task_ids_still_load_and_a_stored_verdict_is_checked_by_sandbox_check(tmp_path):
+    problems, samples, out = tmp_path / "mbpp.jsonl", tmp_path / "samples.jsonl", tmp_path / "verdicts.jsonl"
+    problems.write_text("".join(json.dumps(r) + "\n" for r in [
+        {"task_id": 2, "text": "Add two numbers.", "code": "def add(a, b):\n    return a + b\n",
+         "test_list": ["assert add(1, 2) == 3"], "test_setup_code": "", "challenge_test_list": []},
+        {"task_id": 3, "text": "Negate.", "code": "def neg(a):\n    return -a\n",
+         "test_list": ["assert neg(1) == -1"], "test_setup_code": "", "challenge_test_list": []}]))
+    samples.write_text("".join(json.dumps(r) + "\n" for r in [
+        {"task_id": 2, "completion": "def add(a, b):\n    return a + b\n"},
+        {"task_id": 3, "completion": "def neg(a):\n    return a\n"}]))
+    check = ["check", "--problems", str(problems), "--samples", str(samples), "--out", str(out), "--quiet"]
+    first = run_module("sandbox", *check)
+    assert first.returncode == 0, first.stderr[-3000:]
+    summary = json.loads(first.stdout.strip().splitlines()[-1])
+    assert summary["samples"] == 2 and summary["passed"] == 1, first.stdout
+    assert run_module("sandbox", *check).returncode == 0  # read back unchanged: fine
+    good = out.read_text()
+    tried = 0
+    for old, new, field in (('"status": "runtime_error"', '"status": "great"', "status"),
+                            ('"status": "partial"', '"status": "great"', "status"),
+                            ('"task_id": "MBPP/3"', '"task_id": 3', "task_id")):
+        if old not in good.splitlines()[1]:
+            continue
+        tried += 1
+        out.write_text(good)
+        _tamper(out, old, new)
+        proc = run_module("sandbox", *check)
+        assert proc.returncode == 2, (proc.stdout, proc.stderr[-2000:])
+        errors = [line for line in proc.stderr.splitlines() if "error: " in line]
+        assert len(errors) == 1 and f"{out}:2: field '{field}'" in errors[0], proc.stderr[-2000:]
+    assert tried == 2, good
+
+
+# --- 3. machine-readable output is only the JSON; no heavy library a command does not use ------------
+
+
+def test_tuning_params_json_is_only_json_and_gptqmodel_is_not_imported():
+    proc = run_module("rrtf.tuning", "params", "--json", "--methods", "full", "lora", "bitune",
+                      launcher=[sys.executable, "-X", "importtime"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.loads(proc.stdout)  # the real stdout, whole
+    assert [r["method"] for r in rows] == ["full", "lora", "bitune"] and rows[1]["trainable"] > 0
+    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert "peft" in imported and not any(m.split(".")[0] == "gptqmodel" for m in imported)
+
+
+# --- 4. no third-party import noise before a command's output; real messages still shown -------------
+
+NOISE = ("Failed to load", "torchao", "register_constant", "is_gradient_checkpointing")
+
+
+def test_commands_show_no_third_party_import_noise_but_real_messages_pass():
+    for command in (["rrtf.train", "--help"], ["rrtf.tuning", "params", "--methods", "lora"]):
+        proc = run_module(*command)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert not [line for line in proc.stderr.splitlines() if any(n in line for n in NOISE)], proc.stderr[-3000:]
+    # the filters are exact: another message of the same loggers still reaches the user
+    code = ("import logging, rrtf.cli\n"
+            "logging.getLogger('torchao').warning('Failed to load model weights: disk error')\n"
+            "logging.getLogger('torchao').error('kernel crashed')\n"
+            "logging.getLogger('torch.utils._pytree').warning('something else is deprecated')\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, **QUIET_ENV}, timeout=120)
+    for line in ("Failed to load model weights: disk error", "kernel crashed", "something else is deprecated"):
+        assert line in proc.stderr, proc.stderr
+
+
+# --- 5. a wrong flag, a malformed --config, an output path that is a file: one line, exit 2 ---------
+
+
+def test_wrong_flags_bad_config_files_and_file_output_paths_are_one_line(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("not a directory\n")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("num_samples: 2\nk: [1\nseed: : 3\n")
+    listy = tmp_path / "list.yaml"
+    listy.write_text("- num_samples\n- 2\n")
+    for module in ("rrtf.train", "rrtf.evaluate"):
+        line = one_line_error(run_module(module, "--num_samples", "abc"), "--num_samples", "invalid int value: 'abc'")
+        assert line.startswith(f"python -m {module}: error: ")
+        one_line_error(run_module(module, "--config", str(bad)), f"--config {bad}:3:", "malformed YAML")
+        one_line_error(run_module(module, "--config", str(listy)), f"--config {listy}", "expected a mapping")
+    one_line_error(run_module("rrtf.train", "--output_dir", str(afile)), f"--output_dir {afile}: is an existing file")
+    one_line_error(run_module("rrtf.evaluate", "--output_file", str(afile / "r.json"), "--backend", "reference"),
+                   f"--output_file {afile / 'r.json'}: {afile} is an existing file")
+    one_line_error(run_module("rrtf.evaluate", "--output_file", str(tmp_path), "--backend", "reference"),
+                   f"--output_file {tmp_path}: is an existing directory")
+    assert afile.read_text() == "not a directory\n"
