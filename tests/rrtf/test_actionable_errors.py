@@ -40,13 +40,6 @@ def test_the_default_k_adapts_to_num_samples_and_an_explicit_k_still_fails(tmp_p
 # --- 2. a stored Verdict is checked when read back: FILE:LINE and field ----------------------------
 
 
-def _tamper(path, old: str, new: str) -> None:
-    lines = path.read_text().splitlines(keepends=True)
-    assert old in lines[1], lines[1][:200]
-    lines[1] = lines[1].replace(old, new, 1)
-    path.write_text("".join(lines))
-
-
 def test_a_made_up_status_or_an_integer_task_id_in_a_stored_verdict_names_file_line_and_field(tmp_path):
     for field, fix in (("status", lambda line: re.sub(r'"status": "\w+"', '"status": "great"', line)),
                        ("task_id", lambda line: re.sub(r'"task_id": "[^"]*"', '"task_id": 7', line))):
@@ -78,21 +71,17 @@ def test_mbpp_integer_task_ids_still_load_and_a_stored_verdict_is_checked_by_san
     summary = json.loads(first.stdout.strip().splitlines()[-1])
     assert summary["samples"] == 2 and summary["passed"] == 1, first.stdout
     assert run_module("sandbox", *check).returncode == 0  # read back unchanged: fine
-    good = out.read_text()
-    tried = 0
-    for old, new, field in (('"status": "runtime_error"', '"status": "great"', "status"),
-                            ('"status": "partial"', '"status": "great"', "status"),
-                            ('"task_id": "MBPP/3"', '"task_id": 3', "task_id")):
-        if old not in good.splitlines()[1]:
-            continue
-        tried += 1
-        out.write_text(good)
-        _tamper(out, old, new)
+    good = out.read_text()  # verdicts are written as they finish: line 2 is either task
+    for pattern, new, field in ((r'"status": "\w+"', '"status": "great"', "status"),
+                                (r'"task_id": "MBPP/(\d+)"', r'"task_id": \1', "task_id")):
+        lines = good.splitlines(keepends=True)
+        lines[1], changed = re.subn(pattern, new, lines[1], count=1)
+        assert changed == 1, lines[1][:200]
+        out.write_text("".join(lines))
         proc = run_module("sandbox", *check)
         assert proc.returncode == 2, (proc.stdout, proc.stderr[-2000:])
         errors = [line for line in proc.stderr.splitlines() if "error: " in line]
         assert len(errors) == 1 and f"{out}:2: field '{field}'" in errors[0], proc.stderr[-2000:]
-    assert tried == 2, good
 
 
 # --- 3. machine-readable output is only the JSON; no heavy library a command does not use ------------
