@@ -19,6 +19,7 @@ def export(cfg: ExportConfig) -> Path:
     from quantize.source import resolve_source
 
     out = Path(cfg.output_dir)
+    refuse_overwriting_inputs(out, {"--model": cfg.model, "--base_model": cfg.base_model})
     if out.exists() and not cfg.force:
         raise ValueError(f"{out} already exists; pass --force to overwrite it")
     model = cfg.model
@@ -49,6 +50,20 @@ def export(cfg: ExportConfig) -> Path:
 
     print(f"wrote {out} ({dir_size_bytes(out) / 2**20:,.1f} MB)")
     return out
+
+
+def refuse_overwriting_inputs(out: Path, inputs: dict[str, str | None]) -> None:
+    """Nothing a user gave as input is ever deleted: an --output_dir that is an input directory or holds one
+    (the export replaces its output directory whole) is refused, with or without --force, before anything
+    is read or written. An output inside an input directory deletes nothing of it and is allowed."""
+    target = out.resolve()
+    for flag, value in inputs.items():
+        if not value:
+            continue
+        source = Path(value).resolve()
+        if target == source or source.is_relative_to(target):
+            raise ValueError(f"--output_dir {out} would overwrite {flag} {value} (the export replaces its output "
+                             f"directory); choose an output directory outside it")
 
 
 def _check_ct2_source(model: str) -> None:

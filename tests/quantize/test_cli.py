@@ -37,6 +37,19 @@ def test_export_to_ct2_writes_a_loadable_self_contained_model(tiny_dir, tmp_path
     one_line_error(again, "already exists", "--force")
 
 
+def test_an_export_never_deletes_its_input(tiny_dir, tmp_path):
+    """--force onto the source model, or onto a directory holding it, is refused before anything happens."""
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_dir, model)
+    before = sorted((p.name, p.stat().st_size) for p in model.iterdir())
+    for out in (model, tmp_path):
+        proc = run_module("quantize", "export", "--model", str(model), "--to", "ct2", "--output_dir", str(out), "--force")
+        one_line_error(proc, "would overwrite --model")
+    assert sorted((p.name, p.stat().st_size) for p in model.iterdir()) == before
+
+
 def test_bad_input_is_one_line_and_exit_2(tiny_dir, tmp_path):
     no_tok = tmp_path / "no-tokenizer"
     shutil.copytree(tiny_dir, no_tok, ignore=shutil.ignore_patterns("tokenizer*", "special_tokens*"))
