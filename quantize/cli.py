@@ -2,6 +2,7 @@
 each, parsed by TRL's TrlParser: the same fields as flags, in YAML via --config, and from Python)."""
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,10 @@ def export(cfg: ExportConfig) -> Path:
 
         model = str(ensure_tiny_model("warm"))
     out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".{out.name}-", dir=out.parent) as work:
+    from quantize.source import remove_stale_siblings
+
+    remove_stale_siblings(out.parent, f".work-{out.name}-")  # what killed exports left
+    with tempfile.TemporaryDirectory(prefix=f".work-{out.name}-{os.getpid()}-", dir=out.parent) as work:
         if cfg.to == "ct2":
             _check_ct2_source(model)
         src = resolve_source(model, work_dir=work, tuning_method=cfg.tuning_method, base_model=cfg.base_model)

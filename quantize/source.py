@@ -156,9 +156,11 @@ def _merge(method, base: str | None, saved: Path, out_dir: Path) -> Path:
 @contextlib.contextmanager
 def staged_output(output_dir: str | Path) -> Iterator[Path]:
     """A temporary sibling of `output_dir` to write into; it replaces `output_dir` only when the block
-    finishes, so a killed or failed export never leaves a directory that looks finished."""
+    finishes, so a killed or failed export never leaves a directory that looks finished. The temporary
+    folders of exports that were killed (their process is gone) are removed first."""
     output_dir = Path(output_dir)
     output_dir.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_siblings(output_dir.parent, f".tmp-{output_dir.name}-")
     tmp = output_dir.with_name(f".tmp-{output_dir.name}-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
@@ -170,10 +172,28 @@ def staged_output(output_dir: str | Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def remove_stale_siblings(parent: Path, prefix: str) -> None:
+    """Delete `parent/PREFIX<pid>[-...]` folders whose process no longer runs (a kill -9 left them)."""
+    for path in parent.glob(f"{prefix}*"):
+        pid = path.name[len(prefix):].split("-", 1)[0]
+        if path.is_dir() and pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
 def dir_size_bytes(path: str | Path) -> int:
     """Bytes on disk of every file under `path` (weights, tokenizer, config)."""
     path = Path(path)
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
 
 
-__all__ = ["Source", "check_tokenizer", "checkpoint_fingerprint", "dir_size_bytes", "read_config", "resolve_source", "staged_output"]
+__all__ = ["Source", "check_tokenizer", "checkpoint_fingerprint", "dir_size_bytes", "read_config", "remove_stale_siblings", "resolve_source", "staged_output"]

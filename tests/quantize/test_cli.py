@@ -50,6 +50,22 @@ def test_an_export_never_deletes_its_input(tiny_dir, tmp_path):
     assert sorted((p.name, p.stat().st_size) for p in model.iterdir()) == before
 
 
+def test_what_a_killed_export_left_is_removed_by_the_next(tiny_dir, tmp_path):
+    """A kill -9 during an export leaves its temporary folders (the staged output, the work dir); the next
+    export next to them removes those whose process is gone, and keeps a running one's."""
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    left = [tmp_path / f".tmp-ct2-{dead}", tmp_path / f".work-ct2-{dead}-abc"]
+    alive = tmp_path / f".tmp-ct2-{os.getpid()}"  # this test's own process: still running
+    for d in [*left, alive]:
+        (d / "sub").mkdir(parents=True)
+        (d / "sub" / "weights.bin").write_bytes(b"x" * 1000)
+    proc = run_module("quantize", "export", "--model", str(tiny_dir), "--to", "ct2", "--quantization", "int8",
+                      "--output_dir", str(tmp_path / "ct2"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert not any(d.exists() for d in left) and alive.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["ct2", alive.name])
+
+
 def test_bad_input_is_one_line_and_exit_2(tiny_dir, tmp_path):
     no_tok = tmp_path / "no-tokenizer"
     shutil.copytree(tiny_dir, no_tok, ignore=shutil.ignore_patterns("tokenizer*", "special_tokens*"))
