@@ -24,11 +24,11 @@ from data_evol.prompts import load_templates
 from data_evol.records import Answer, Instruction
 from data_evol.seeds import load_seeds
 from data_evol.select import select
+from data_evol.state import STAGES, read_pipeline_state
 from data_evol.validate import validate_stage
 from sandbox.base.store import read_records, read_state, write_jsonl, write_state
 
 logger = logging.getLogger("data_evol")
-STAGES = ("seeds", "evolve", "dedupe", "decontaminate", "answer", "validate", "select")
 
 
 def _check_identity(out: Path, identity: dict[str, Any]) -> None:
@@ -57,7 +57,7 @@ def run(cfg: EvolConfig, seeds: Any = None) -> dict[str, Any]:
     if seeds is not None:
         identity["seeds"] = f"<{type(seeds).__name__}>"
     _check_identity(out, identity)
-    state = read_state(out / "state.json", {}) or {}
+    state = read_pipeline_state(out / "state.json")
     done = set(state.get("done", []))
     calls: dict[str, CallStats] = {}
     models = ModelPool(cfg, templates)

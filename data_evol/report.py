@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from data_evol.eliminate import words
-from sandbox.base.store import iter_jsonl, read_state, write_atomic, write_state
+from data_evol.state import read_pipeline_state
+from sandbox.base.store import iter_jsonl, write_atomic, write_state
 
 
 def _records(path: Path) -> list[dict]:
@@ -15,7 +16,7 @@ def _records(path: Path) -> list[dict]:
 
 
 def collect_stats(out: Path, cfg, templates) -> dict[str, Any]:
-    state = read_state(out / "state.json", {}) or {}
+    state = read_pipeline_state(out / "state.json")
     evolved, elim = _records(out / "evolved.jsonl"), {r["id"]: r for r in _records(out / "eliminated.jsonl")}
     problems, rejected, selected = _records(out / "problems.jsonl"), _records(out / "rejected.jsonl"), _records(out / "selected.jsonl")
     answers = _records(out / "answers.jsonl")

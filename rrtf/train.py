@@ -237,7 +237,12 @@ class Run:
         return trainer.model, trainer.state.log_history
 
     def done_rounds(self) -> int:
-        return int((read_state(self.path("state.json")) or {}).get("rounds_done", 0))
+        done = (read_state(self.path("state.json")) or {}).get("rounds_done", 0)
+        if isinstance(done, bool) or not isinstance(done, int) or done < 0:
+            logger.warning("%s: rounds_done %r is not a round count; treated as 0 (finished stages are skipped by their files)",
+                           self.path("state.json"), done)
+            return 0
+        return done
 
     def mark_round_done(self, r: int, log_history: list[dict]) -> None:
         if self.state.is_main_process:
@@ -299,7 +304,7 @@ def run(config: RRTFConfig) -> dict[str, Any]:
         for r in range(config.rounds):
             if r < done:  # finished work is always skipped
                 stats = read_state(runner.path(f"round{r}", "rank_stats.json")) or {}
-                log_history += read_state(runner.path(f"round{r}", "log_history.json")) or []
+                log_history += read_state(runner.path(f"round{r}", "log_history.json"), expect=list) or []
             else:
                 student = lambda r=r, model=model: runner.student_backend(r, model, tokenizer, method, base)
                 groups, stats = runner.sample_and_rank(r, student, train_problems, sandbox)

@@ -305,10 +305,11 @@ def write_state(path: str | os.PathLike, obj: Any) -> None:
     write_atomic(path, (json.dumps(obj, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
-def read_state(path: str | os.PathLike, default: Any = None) -> Any:
+def read_state(path: str | os.PathLike, default: Any = None, *, expect: type | tuple[type, ...] = dict) -> Any:
     """A state file's content, or `default` when it is missing. An empty or unreadable one (torn by
-    a kill on a system without atomic rename, edited by hand) counts as "not done": it is logged,
-    naming the file, and `default` is returned so the work is redone rather than the run stuck."""
+    a kill on a system without atomic rename, edited by hand), or valid JSON of another shape than
+    `expect` (a string where an object belongs), counts as "not done": it is logged, naming the file,
+    and `default` is returned so the work is redone rather than every rerun stuck on a traceback."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -318,10 +319,16 @@ def read_state(path: str | os.PathLike, default: Any = None) -> Any:
         logger.warning("%s: unreadable state file ignored, treated as not done (%s)", path, exc)
         return default
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except (json.JSONDecodeError, RecursionError) as exc:
         logger.warning("%s: corrupt state file ignored, treated as not done (%s)", path, exc)
         return default
+    if not isinstance(data, expect):
+        wanted = " or ".join(t.__name__ for t in (expect if isinstance(expect, tuple) else (expect,)))
+        logger.warning("%s: state file of the wrong shape ignored, treated as not done (expected %s, got %s)", path, wanted,
+                       type(data).__name__)
+        return default
+    return data
 
 
 __all__ = [

@@ -94,6 +94,20 @@ def test_finished_dir_rerun_builds_and_calls_nothing(local_run, monkeypatch):
         run(replace(cfg, rounds=3))
 
 
+def test_a_state_file_of_the_wrong_shape_is_set_aside_not_a_traceback(local_run, tmp_path, caplog):
+    """`{"done": 5}` (valid JSON, wrong shape) used to fail every rerun; now the stages resume from their files."""
+    import shutil
+
+    cfg, stats = local_run
+    out = tmp_path / "copy"
+    shutil.copytree(cfg.output_dir, out)
+    (out / "state.json").write_text(json.dumps({"done": 5, "info": [], "calls": {"x": "y"}}))
+    again = run(replace(cfg, output_dir=str(out)))
+    assert "field 'done' of the wrong shape ignored" in caplog.text and "field 'calls'" in caplog.text
+    assert again["select"] == stats["select"]
+    assert json.loads((out / "state.json").read_text())["done"][-1] == "select"
+
+
 @pytest.mark.slow
 def test_rrtf_trains_on_the_output(local_run, tiny_dir, tmp_path):
     cfg, _ = local_run

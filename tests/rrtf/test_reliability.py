@@ -110,6 +110,24 @@ def test_a_torn_checkpoint_is_set_aside_and_the_newest_valid_one_resumed(referen
 
 
 @pytest.mark.slow
+def test_state_files_of_the_wrong_shape_count_as_not_done_and_name_the_file(reference_run, tmp_path):
+    """Valid JSON of another shape ("x", [], a count that is a word) used to crash every rerun."""
+    common, ref = reference_run
+    out = tmp_path / "shapes"
+    shutil.copytree(ref, out)
+    for name, text in (("state.json", '{"rounds_done": "five"}'), ("eval_before.json", '"x"'), ("run_identity.json", "[]"),
+                       ("round0/rank_stats.json", "5"), ("round0/log_history.json", '{"loss": 1}')):
+        (out / name).write_text(text)
+    again = train(*common, "--output_dir", str(out))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "rounds_done 'five' is not a round count" in again.stderr
+    for name in ("eval_before.json", "run_identity.json", "rank_stats.json"):
+        assert f"{name}: state file of the wrong shape ignored, treated as not done" in again.stderr, name
+    assert json.loads((out / "state.json").read_text()) == {"rounds_done": 1}
+    same_weights(out / "model", ref / "model")
+
+
+@pytest.mark.slow
 def test_empty_state_files_count_as_not_done_and_name_the_file(reference_run, tmp_path):
     common, ref = reference_run
     out = tmp_path / "empty"
