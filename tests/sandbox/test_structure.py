@@ -127,8 +127,8 @@ def validate(problem):
     pass
 
 
-def judge(problem, completion, sample_index, config):
-    raise NotImplementedError
+def judge(problem, completion, sample_index, config):  # never called: the test reads only the derived tables
+    raise NotImplementedError("toy: a registry test's language, not a judge")
 """
 
 DERIVED_TABLES = """
