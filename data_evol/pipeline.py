@@ -24,18 +24,39 @@ from data_evol.prompts import load_templates
 from data_evol.records import Answer, Instruction
 from data_evol.seeds import load_seeds
 from data_evol.select import select
-from data_evol.state import STAGES, read_pipeline_state
+from data_evol.state import STAGES, finished_stages, read_pipeline_state
 from data_evol.validate import validate_stage
 from sandbox.base.store import read_records, read_state, write_jsonl, write_state
 
 logger = logging.getLogger("data_evol")
 
 
+MODEL_FIELDS = ("evolver", "teachers", "judge")
+
+
+def _by_model(identity: dict[str, Any]) -> dict[str, Any]:
+    """Models are identified by model, not by where they are served (as rrtf.train identifies teachers): the same
+    server moved to another port resumes the run. Identities saved with URLs (older runs) read the same way."""
+    out = dict(identity)
+    for key in MODEL_FIELDS:
+        value = out.get(key)
+        try:
+            if isinstance(value, str) and value:
+                out[key] = model_name(value)
+            elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+                out[key] = [model_name(v) for v in value]
+        except ValueError:
+            pass  # not a spec this version parses: compared as it is
+    return out
+
+
 def _check_identity(out: Path, identity: dict[str, Any]) -> None:
+    identity = _by_model(identity)
     saved = read_state(out / "run_identity.json")
     if saved is None:
         write_state(out / "run_identity.json", identity)
         return
+    saved = _by_model(saved)
     changed = sorted(k for k in set(saved) | set(identity) if saved.get(k) != identity.get(k))
     if changed:
         diffs = "; ".join(f"{k}: {saved.get(k)!r} -> {identity.get(k)!r}" for k in changed[:5])
@@ -43,7 +64,7 @@ def _check_identity(out: Path, identity: dict[str, Any]) -> None:
 
 
 def _instructions(path: Path) -> list[Instruction]:
-    return read_records(path, Instruction.from_record)
+    return read_records(path, Instruction.from_record, allow_empty=True)  # a stage's output: every task may have been removed
 
 
 def run(cfg: EvolConfig, seeds: Any = None) -> dict[str, Any]:
@@ -58,7 +79,7 @@ def run(cfg: EvolConfig, seeds: Any = None) -> dict[str, Any]:
         identity["seeds"] = f"<{type(seeds).__name__}>"
     _check_identity(out, identity)
     state = read_pipeline_state(out / "state.json")
-    done = set(state.get("done", []))
+    done = set(finished_stages(out, state))
     calls: dict[str, CallStats] = {}
     models = ModelPool(cfg, templates)
     models.check([cfg.evolver, *cfg.teachers, *([cfg.judge] if cfg.judge else [])])
@@ -86,7 +107,7 @@ def run(cfg: EvolConfig, seeds: Any = None) -> dict[str, Any]:
         if "evolve" not in done:
             pool = evolve_stage(_instructions(out / "seeds.jsonl"), cfg, templates, models, out, calls)
             write_jsonl(out / "instructions.jsonl", (i.to_record() for i in pool))
-            finish("evolve", calls=_calls(calls))
+            finish("evolve", calls=_calls(calls, "evolve", "judge"))
         if "dedupe" not in done:
             pool = _instructions(out / "instructions.jsonl")
             kept, removed = dedupe([(i.id, i.instruction) for i in pool], threshold=cfg.dedup_threshold, num_perm=cfg.dedup_num_perm,
@@ -114,8 +135,8 @@ def run(cfg: EvolConfig, seeds: Any = None) -> dict[str, Any]:
         pool = _instructions(out / "decontaminated.jsonl")
         if "answer" not in done:
             answer_stage(pool, cfg, templates, models, out, calls)
-            finish("answer", calls=_calls(calls))
-        answers = read_records(out / "answers.jsonl", Answer.from_record)
+            finish("answer", calls=_calls(calls, "answer:"))
+        answers = read_records(out / "answers.jsonl", Answer.from_record, allow_empty=True)
         order = [SEED_TEACHER, *(model_name(t) for t in cfg.teachers)]
         if "validate" not in done:
             models.close()  # free a local teacher's memory before the sandbox runs
@@ -138,12 +159,13 @@ def run(cfg: EvolConfig, seeds: Any = None) -> dict[str, Any]:
     return stats
 
 
-def _calls(calls: dict[str, CallStats]) -> dict[str, dict]:
-    return {k: {"calls": v.calls, "failed": v.failed} for k, v in calls.items()}
+def _calls(calls: dict[str, CallStats], *stats: str) -> dict[str, dict]:
+    """The call counts of one stage (its stats' names, or their prefix): a stage with failures is reopened on the next run."""
+    return {k: {"calls": v.calls, "failed": v.failed} for k, v in calls.items() if k in stats or k.startswith(stats[-1]) and stats[-1].endswith(":")}
 
 
 def _select_stage(pool: list[Instruction], answers: list[Answer], cfg, out: Path, index: BenchmarkIndex) -> None:
-    validations = {rec["id"]: rec for rec in read_records(out / "validated.jsonl", lambda r, where="": r)}
+    validations = {rec["id"]: rec for rec in read_records(out / "validated.jsonl", lambda r, where="": r, allow_empty=True)}
     by_task: dict[str, dict[str, Answer]] = {}
     for a in answers:
         by_task.setdefault(a.id, {})[a.teacher] = a

@@ -100,10 +100,13 @@ def _rows(source: Any) -> Iterator[tuple[str, Any]]:
 
         for i, row in enumerate(datasets.load_from_disk(str(path))):
             yield f"{path}[{i}]", row
-    elif path.name.endswith((".jsonl", ".jsonl.gz")):
-        yield from _jsonl(path)
     else:
-        yield from _json_array(path)
+        rows = 0
+        for row in _jsonl(path) if path.name.endswith((".jsonl", ".jsonl.gz")) else _json_array(path):
+            rows += 1
+            yield row
+        if not rows:  # the rule of every command's input files (sandbox.base.store.iter_jsonl)
+            raise RecordError(str(path), "", "no records: the input file is empty")
 
 
 def _string(rec: dict, where: str, field: str, required: bool = False) -> str:
@@ -128,8 +131,9 @@ def parse_seed(rec: Any, where: str) -> Instruction:
         if not problem.prompt.strip():
             raise RecordError(where, "prompt", "empty")
         solution = problem.code_prefix + problem.canonical_solution if problem.canonical_solution else ""
-        return Instruction(id=problem.task_id, seed_id=problem.task_id, instruction=problem.prompt.strip(), origin=where,
-                           reference_solution=solution, reference_tests=list(problem.test_list), entry_point=problem.entry_point)
+        return _checked(Instruction(id=problem.task_id, seed_id=problem.task_id, instruction=problem.prompt.strip(), origin=where,
+                                    reference_solution=solution, reference_tests=list(problem.test_list),
+                                    entry_point=problem.entry_point), where)
     if "instruction" not in rec:
         raise RecordError(where, "instruction", f"missing field (expected {FORMATS})")
     instruction = _string(rec, where, "instruction", required=True).strip()
@@ -137,7 +141,13 @@ def parse_seed(rec: Any, where: str) -> Instruction:
     _string(rec, where, "output")  # type-checked: a seed's answer is not used (teachers answer), but a wrong type is a bad file
     text = f"{instruction}\n{extra}" if extra else instruction
     sid = text_id(text)
-    return Instruction(id=sid, seed_id=sid, instruction=text, origin=where)
+    return _checked(Instruction(id=sid, seed_id=sid, instruction=text, origin=where), where)
+
+
+def _checked(seed: Instruction, where: str) -> Instruction:
+    """The seed as every later stage will read it back (text limits included), checked here: an error names the
+    input's file and line -- not the output dir's copy -- and --skip_bad_seeds can skip it."""
+    return Instruction.from_record(seed.to_record(), where=where)
 
 
 def load_seeds(source: Any, *, max_seeds: int | None = None, skip_bad: bool = False) -> tuple[list[Instruction], dict[str, int]]:

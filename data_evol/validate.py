@@ -4,7 +4,8 @@ Per task, the tests are the union of the teachers' tests (priority order, dedupl
 max_tests) that call the entry point of the highest-priority answer with tests; an answer naming a
 different function contributes no tests (counted) but its solution is still judged. Each solution
 runs `validate_runs` times on all tests; the per-test results go to validated.jsonl, one record per
-task (keyed by task id: a rerun judges only tasks not there yet). Deciding what to keep is the
+task (keyed by task id: a rerun judges only tasks not there yet, or whose plan changed because an answer that
+had failed was asked again; the newest record of a task wins). Deciding what to keep is the
 select stage's pure function (data_evol/select.py), so thresholds can change without rerunning code.
 """
 from __future__ import annotations
@@ -45,10 +46,11 @@ def validate_stage(pool: list[Instruction], answers: list[Answer], cfg, out: Pat
         by_task.setdefault(a.id, []).append(a)
     with JsonlStore(out / "validated.jsonl", lambda r: r["id"]) as store:
         todo = []
+        stored = {rec["id"]: rec for rec in store.records}
         for task in pool:
-            if task.id in store.done:
-                continue
             p = plan(task, by_task.get(task.id, []), cfg.max_tests)
+            if task.id in stored and all(stored[task.id].get(k) == v for k, v in p.items()):
+                continue
             if not p["tests"]:
                 store.write({**p, "results": {}, "statuses": {}})  # nothing to run: the select stage drops it
             else:

@@ -7,15 +7,17 @@ directories, exported once and reused while the source weights are unchanged (`p
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from quantize.ct2 import CT2_QUANTIZATIONS, export_ct2, is_export_of
 from quantize.gptq import GPTQ_BITS
-from quantize.source import checkpoint_fingerprint, dir_size_bytes, staged_output
+from quantize.source import MANIFEST, checkpoint_fingerprint, dir_size_bytes, export_damage, staged_output
 from sandbox.base.store import read_state
 
+logger = logging.getLogger("quantize")
 TORCH_DTYPES = ("float32", "float16", "bfloat16")
 KINDS = ("transformers", "ct2", "gptq")
 DEFAULT_BUILDS = {
@@ -94,16 +96,20 @@ def prepare_build(build: Build, source_dir: str | Path, work_dir: str | Path, *,
     an export under `work_dir`, reused when it was made from the same weights with the same options."""
     source_dir, out = Path(source_dir), Path(work_dir) / build.dir_name
     fingerprint = checkpoint_fingerprint(source_dir)
+    if build.kind == "transformers" and stored_dtype(source_dir) == build.precision:
+        return source_dir
+    damage = export_damage(out)
+    if damage:  # exported again rather than measured into a traceback that names no file
+        logger.warning("build %s: %s; exporting it again", build.spec, damage)
+        (out / MANIFEST).unlink()
     if build.kind == "transformers":
-        if stored_dtype(source_dir) == build.precision:
-            return source_dir
         return _cast_copy(source_dir, out, build.precision, fingerprint)
     if build.kind == "ct2":
         if is_export_of(out, fingerprint, build.precision):
             return out
         return export_ct2(source_dir, out, build.precision, force=True, fingerprint=fingerprint)
     opts = dict(gptq or {})
-    manifest = read_state(out / "rrtf_export.json") or {}
+    manifest = read_state(out / MANIFEST) or {}
     wanted = {"fingerprint": fingerprint, "bits": build.bits, "mock": bool(opts.get("mock")),
               **{k: opts[k] for k in ("group_size", "desc_act") if k in opts}}
     if all(manifest.get(k) == v for k, v in wanted.items()):
@@ -120,7 +126,7 @@ def _cast_copy(source_dir: Path, out: Path, dtype: str, fingerprint: str) -> Pat
     from rrtf.modeling import load_model, load_tokenizer
     from sandbox.base.store import write_state
 
-    marker = out / "rrtf_export.json"
+    marker = out / MANIFEST
     if (read_state(marker) or {}).get("fingerprint") == fingerprint:
         return out
     model = load_model(source_dir, dtype=getattr(torch, dtype))

@@ -24,12 +24,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from quantize.source import check_tokenizer, checkpoint_fingerprint, read_config, staged_output
+from quantize.source import MANIFEST, check_tokenizer, checkpoint_fingerprint, export_damage, read_config, staged_output
 from sandbox.base.store import read_state, write_state
 
 # What `--to ct2 --quantization` accepts (CTranslate2's weight types; int16 left out: no speed win).
 CT2_QUANTIZATIONS = ("int8", "int8_float32", "int8_float16", "int8_bfloat16", "float16", "bfloat16", "float32")
-MANIFEST = "rrtf_export.json"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt",
                    "tokenizer.model", "chat_template.jinja")
 
@@ -110,7 +109,7 @@ def export_ct2(model_dir: str | Path, output_dir: str | Path, quantization: str 
 
 def is_export_of(out_dir: str | Path, fingerprint: str, quantization: str) -> bool:
     manifest = read_state(Path(out_dir) / MANIFEST) or {}
-    return manifest.get("fingerprint") == fingerprint and manifest.get("quantization") == quantization
+    return manifest.get("fingerprint") == fingerprint and manifest.get("quantization") == quantization and not export_damage(out_dir)
 
 
 def ct2_cache_dir(model_dir: str | Path, quantization: str, fingerprint: str) -> Path:

@@ -26,11 +26,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from quantize.source import check_tokenizer, checkpoint_fingerprint, read_config, staged_output
+from quantize.source import MANIFEST, check_tokenizer, checkpoint_fingerprint, read_config, staged_output
 from sandbox.base.store import write_state
 
 GPTQ_BITS = (2, 3, 4, 8)  # what the GPTQ v1 format (and transformers' GPTQ loader) offers
-MANIFEST = "rrtf_export.json"
 
 
 def check_gptq_options(bits: int, group_size: int, model_dir: str | Path | None = None) -> None:

@@ -120,6 +120,18 @@ class Runner:
             self.model = load_model(job["path"], dtype=getattr(torch, job["precision"])).to(self.device).eval()
         self.backend = TransformersBackend(model=self.model, tokenizer=self.tokenizer, batch_size=16)
 
+    def kernel(self) -> str:
+        """What computes this build's matrix products: a figure means little without it (GPTQModel picks a kernel per
+        bit width, device and installed extension; CTranslate2's int8 GEMM depends on the CPU, see int8_cpu_kernel)."""
+        if self.kind == "ct2":
+            from quantize.ct2 import int8_cpu_kernel
+
+            return f"ctranslate2 {self.job['compute_type']}" + (f", {int8_cpu_kernel()}" if self.device == "cpu" else "")
+        if self.kind == "gptq":
+            kernels = sorted({type(m).__name__ for m in self.model.modules() if type(m).__module__.startswith("gptqmodel")})
+            return ", ".join(kernels) or "no GPTQModel layer found"
+        return f"torch {self.job['precision']} ({'cuda' if self.device == 'cuda' else 'cpu'})"
+
     def generate(self, prompts: list[list[int]], n: int) -> list[list[int]]:
         if self.kind == "ct2":
             tokens = [self.tokenizer.convert_ids_to_tokens(p) for p in prompts]
@@ -139,6 +151,18 @@ class Runner:
             import torch
 
             torch.cuda.synchronize()
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("torch", "transformers", "ctranslate2", "gptqmodel", "optimum", "accelerate"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out
 
 
 def timed(runner: Runner, prompts: list[list[int]], n: int) -> float:
@@ -215,7 +239,7 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
     runner = Runner(job)
     start = time.perf_counter()
     runner.load()
-    row: dict[str, Any] = {"load_s": round(time.perf_counter() - start, 2)}
+    row: dict[str, Any] = {"load_s": round(time.perf_counter() - start, 2), "kernel": runner.kernel(), "versions": library_versions()}
     row["load_peak_mb"] = round(poller.reset() if poller else peak_rss_mb(), 1)
     if poller is None and not reset_peak_rss():
         row["note"] = "VmHWM could not be reset: peak_memory_mb includes loading"

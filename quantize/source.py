@@ -16,6 +16,7 @@ any method whose `merge` is not the identity) are loaded with `method.load`, mer
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -24,7 +25,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from sandbox.base.store import read_state
+from sandbox.base.store import read_state, write_state
+
+MANIFEST = "rrtf_export.json"  # an export's record of what it is; written last, so its presence means finished
 
 TOKENIZER_MARKERS = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".json")
@@ -164,12 +167,41 @@ def staged_output(output_dir: str | Path) -> Iterator[Path]:
     tmp = output_dir.with_name(f".tmp-{output_dir.name}-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        yield tmp
+        try:
+            yield tmp
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:  # the converters' own writes name no file: say where, and that nothing was kept
+                raise OSError(errno.ENOSPC, f"no space left on the disk of {output_dir.parent} while writing the export "
+                                            f"{output_dir.name} (the partial export was removed); free space or choose "
+                                            "another --output_dir") from None
+            raise
+        manifest = read_state(tmp / MANIFEST)
+        if manifest is not None:  # the size of every file, so a reuse can tell a truncated or missing file
+            write_state(tmp / MANIFEST, {**manifest, "files": _file_sizes(tmp)})
         if output_dir.exists():
             shutil.rmtree(output_dir)
         tmp.rename(output_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _file_sizes(folder: Path) -> dict[str, int]:
+    return {str(p.relative_to(folder)): p.stat().st_size for p in sorted(folder.rglob("*")) if p.is_file() and p.name != MANIFEST}
+
+
+def export_damage(out_dir: str | Path) -> str:
+    """Why a finished export cannot be reused as it is ("" if it can): a file the export wrote is missing or has
+    another size now (a full disk, a copy cut short, a hand edit). Exports made before sizes were recorded count as intact."""
+    out_dir = Path(out_dir)
+    recorded = (read_state(out_dir / MANIFEST) or {}).get("files")
+    if not isinstance(recorded, dict):
+        return ""
+    for name, size in recorded.items():
+        path = out_dir / name
+        now = path.stat().st_size if path.is_file() else None
+        if now != size:
+            return f"{path}: {'missing' if now is None else f'{now:,} bytes'}, {size:,} bytes when exported"
+    return ""
 
 
 def remove_stale_siblings(parent: Path, prefix: str) -> None:

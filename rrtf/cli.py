@@ -5,6 +5,7 @@ anything that is not an input error (a bug) keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import re
@@ -149,10 +150,14 @@ def run_cli(main: Callable[[list[str]], Any], argv: Sequence[str] | None = None,
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
-    except INPUT_ERRORS as exc:
+    except (*INPUT_ERRORS, OSError) as exc:
+        if isinstance(exc, OSError) and not isinstance(exc, INPUT_ERRORS) and exc.errno != errno.ENOSPC:
+            raise  # a full disk is the user's to fix; any other system error is a bug to report with its traceback
         if debug:
             traceback.print_exc()
         message = str(exc).strip() or type(exc).__name__
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC and exc.strerror:
+            message = exc.strerror + (f": {exc.filename}" if exc.filename else "")
         hint = " (--help lists the options)" if isinstance(exc, UsageError) else "" if debug else " (--debug shows the traceback)"
         print(f"{prog}: error: {message}{hint}", file=sys.stderr)
         return 2

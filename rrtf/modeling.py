@@ -49,7 +49,29 @@ def check_model_dir(name_or_path: str | Path) -> str:
         raise NotADirectoryError(f"model path {name_or_path} is a file, not a checkpoint directory")
     if not (path / "config.json").exists() and not (path / "adapter_config.json").exists():
         raise FileNotFoundError(f"model directory {name_or_path} holds no config.json: not a transformers checkpoint")
+    check_weight_files(path)
     return str(path)
+
+
+def check_weight_files(model_dir: Path) -> None:
+    """A weights file cut short (a copy or download stopped half-way, a full disk) is one line naming it, before
+    transformers' loader fails deep inside with a message that names no file. Cheap: safetensors' header is read
+    (it says how far the data must reach), a torch zip's central directory (at its very end) is found."""
+    import zipfile
+
+    for weights in sorted(model_dir.glob("*.safetensors")):
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(weights), framework="pt"):
+                pass
+        except Exception as exc:  # safetensors raises its own error type for every kind of damage
+            raise ValueError(f"{weights}: unreadable weights ({str(exc).splitlines()[0][:160]}): the file is truncated or "
+                             "corrupt; copy or save the checkpoint again") from None
+    for weights in sorted(model_dir.glob("pytorch_model*.bin")):
+        if not zipfile.is_zipfile(weights):
+            raise ValueError(f"{weights}: unreadable weights (no zip directory at its end): the file is truncated or corrupt; "
+                             "copy or save the checkpoint again")
 
 
 def load_model(name_or_path: str | Path, *, dtype: torch.dtype | str = "auto"):

@@ -11,7 +11,9 @@ extra=""
 # (pip's stderr is filtered of this machine's noisy "Location ... is ignored" index warnings only)
 quiet() { "$@" 2> >(grep -v "is ignored" >&2); }
 .venv/bin/python -c "import torch" 2>/dev/null || quiet .venv/bin/pip install -q torch==2.13.0
-quiet .venv/bin/pip install -q -e ".${extra}"
+# constraints.txt: the exact versions CI tests (pyproject.toml keeps only lower bounds, for other environments);
+# refresh it with scripts/refresh_constraints.sh.
+quiet .venv/bin/pip install -q -c constraints.txt -e ".${extra}"
 .venv/bin/python -c "import rrtf, sandbox, transformers, trl, peft"
 # The sandbox's Debian packages -- bubblewrap (strong isolation) and the toolchain of every language module
 # (sandbox/languages/*.py: LANGUAGE.debian_packages) -- installed only where missing, so a machine that has them pays

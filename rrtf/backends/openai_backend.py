@@ -55,7 +55,8 @@ class OpenAIBackend(GenerationBackend):
                  on_wait: Callable[[str], None] | None = None):
         """base_url: e.g. "http://127.0.0.1:8000/v1". api_key: default $OPENAI_API_KEY, else none.
 
-        timeout: seconds per request attempt; max_retries: further attempts after a transient failure.
+        timeout: seconds per request attempt, the whole of it (connect, headers, body: a server that trickles a
+        byte at a time is cut off at the deadline, not only one that goes silent); max_retries: further attempts after a transient failure.
         concurrency: requests in flight at once. check: contact the endpoint now, so an unreachable
         server fails before any work starts. max_response_bytes: default 1 MB + what n answers of
         max_new_tokens could need.
@@ -138,10 +139,13 @@ class OpenAIBackend(GenerationBackend):
 
         self.requests += 1
         url = f"{self.base_url}/{path}"
+        deadline = time.monotonic() + self.timeout
         try:
             with self.client.stream("POST", url, json=payload) as response:
                 body = bytearray()
                 for chunk in response.iter_bytes():
+                    if time.monotonic() > deadline:  # httpx's timeouts bound each read, not the request
+                        raise _Transient(f"reply not complete within {self.timeout:g} s ({len(body)} bytes so far)")
                     body += chunk
                     if len(body) > cap:
                         self.oversized += 1

@@ -95,7 +95,7 @@ def load(cfg: CompareConfig, out: Path) -> SharedData:
     if stats is None or not ranked.exists():
         raise FileNotFoundError(f"{out / 'data'}: the shared data is not ready (run python -m rrtf.compare_tuning first)")
     _, evals = load_training_problems(config)
-    return SharedData(base=base, train=read_records(ranked, RankedGroup.from_record), heldout=dict(evals),
+    return SharedData(base=base, train=read_records(ranked, RankedGroup.from_record, allow_empty=True), heldout=dict(evals),
                       heldout_groups=heldout_groups(*next(iter(evals.items())), config.prompt_template), rank_stats=stats)
 
 

@@ -45,14 +45,26 @@ def _open_text_lines(path: Path) -> Iterator[tuple[int, bytes]]:
         yield from enumerate(fh, 1)
 
 
-def iter_jsonl(path: str | os.PathLike, *, max_record_bytes: int = MAX_RECORD_BYTES) -> Iterator[tuple[str, dict[str, Any]]]:
+def iter_jsonl(path: str | os.PathLike, *, max_record_bytes: int = MAX_RECORD_BYTES,
+               allow_empty: bool = False) -> Iterator[tuple[str, dict[str, Any]]]:
     """Yield ("FILE:LINE", record) for each non-empty line of an *input* file (.jsonl or .jsonl.gz).
 
     Any bad line -- malformed JSON, invalid UTF-8, not an object, over the size limit -- raises a
-    RecordError naming file and line: inputs are never silently skipped."""
+    RecordError naming file and line: inputs are never silently skipped. One rule for every command: an
+    input file with no record is an error too (a wrong path or a job that wrote nothing, not a result of
+    zero); `allow_empty` is for a stage's own output read back, which may rightly be empty."""
     path = Path(path)
     if not path.is_file():
         raise RecordError(str(path), "", "file not found" if not path.exists() else "not a file")
+    records = 0
+    for where, rec in _records(path, max_record_bytes):
+        records += 1
+        yield where, rec
+    if not records and not allow_empty:
+        raise RecordError(str(path), "", "no records: the input file is empty")
+
+
+def _records(path: Path, max_record_bytes: int) -> Iterator[tuple[str, dict[str, Any]]]:
     for lineno, raw in _open_text_lines(path):
         where = f"{path}:{lineno}"
         if len(raw) > max_record_bytes:
@@ -77,9 +89,9 @@ def _parse_line(line: str, where: str) -> dict[str, Any]:
     return rec
 
 
-def read_records(path: str | os.PathLike, parse: Callable[..., T]) -> list[T]:
+def read_records(path: str | os.PathLike, parse: Callable[..., T], *, allow_empty: bool = False) -> list[T]:
     """Parse every line of an input file with `parse(rec, where=...)` (e.g. `Problem.from_record`)."""
-    return [parse(rec, where=where) for where, rec in iter_jsonl(path)]
+    return [parse(rec, where=where) for where, rec in iter_jsonl(path, allow_empty=allow_empty)]
 
 
 def require(rec: dict[str, Any], where: str, field: str, kind: type | tuple[type, ...] = object) -> Any:

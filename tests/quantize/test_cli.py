@@ -114,10 +114,12 @@ def test_bench_side_by_side_resumes_after_a_kill(tiny_dir, tmp_path):
     assert result["rows"][0]["measured_at"] == first["measured_at"]  # the finished build was not measured again
     for row in result["rows"]:
         for key in ("precision", "weights_mb", "peak_memory_mb", "ttft_ms", "ms_per_token", "tokens_per_s", "tokens_per_s_b2",
-                    "pass@1", "speedup_b2", "peak_memory_ratio"):
+                    "pass@1", "speedup_b2", "peak_memory_ratio", "kernel", "versions"):
             assert row.get(key) is not None, (row["build"], key)
         assert row["pass@1_problems"] == 4
     ct2, gptq = result["rows"][1], result["rows"][2]
+    # the GPTQModel layer class that ran (TorchAtenLinear, TorchLinear, ... : GPTQModel picks one per bits/dtype/device)
+    assert gptq["kernel"].endswith("Linear") and gptq["versions"]["gptqmodel"] and ct2["kernel"].startswith("ctranslate2 ")
     assert ct2["weights_mb"] < 0.4 * result["rows"][0]["weights_mb"] and gptq["weights_mb"] < result["rows"][0]["weights_mb"]
     assert result["machine"]["cores"] and "native compute types" in result["ctranslate2_hardware"]
     table = out.with_suffix(".md").read_text()

@@ -175,3 +175,25 @@ def test_bad_input_is_refused_before_any_weights_are_read(tiny_dir, tmp_path):
     with pytest.raises(ValueError, match="quantization 'int4' is not one of"):
         export_ct2(tiny_dir, tmp_path / "o3", "int4")
     assert not any(p.name.startswith(("o1", "o2", "o3", ".tmp")) for p in tmp_path.iterdir())
+
+
+def test_a_truncated_build_is_exported_again_not_reused(tiny_dir, tmp_path, caplog):
+    """`quantize bench` reused a build whose weights file had been cut short (a full disk, a copy stopped half-way):
+    every rerun ended in a traceback naming no file (issue 18). The manifest records each file's size; a build that
+    no longer matches is exported again, saying which file and why."""
+    from quantize.builds import parse_build, prepare_build
+
+    build = parse_build("ct2:int8")
+    first = prepare_build(build, tiny_dir, tmp_path)
+    weights = first / "model.bin"
+    size = weights.stat().st_size
+    with weights.open("r+b") as fh:
+        fh.truncate(size // 2)
+    with caplog.at_level("WARNING", logger="quantize"):
+        again = prepare_build(build, tiny_dir, tmp_path)
+    assert again == first and weights.stat().st_size == size
+    assert f"{weights}: {size // 2:,} bytes, {size:,} bytes when exported; exporting it again" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="quantize"):
+        prepare_build(build, tiny_dir, tmp_path)  # intact now: reused, nothing said
+    assert "exporting it again" not in caplog.text

@@ -139,3 +139,53 @@ def test_wrong_flags_bad_config_files_and_file_output_paths_are_one_line(tmp_pat
     one_line_error(run_module("rrtf.evaluate", "--output_file", str(tmp_path), "--backend", "reference"),
                    f"--output_file {tmp_path}: is an existing directory")
     assert afile.read_text() == "not a directory\n"
+
+
+# --- a truncated checkpoint, a full disk ------------------------------------------------------------
+
+
+def test_a_truncated_checkpoint_is_one_line_naming_the_weights_file(tiny_dir, tmp_path):
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_dir, model)
+    weights = model / "model.safetensors"
+    with weights.open("r+b") as fh:
+        fh.truncate(weights.stat().st_size // 2)
+    for proc in (run_module("quantize", "export", "--model", str(model), "--output_dir", str(tmp_path / "ct2")),
+                 run_module("rrtf.evaluate", "--model_name_or_path", str(model), "--datasets", "heldout", "--max_problems", "1",
+                            "--output_file", str(tmp_path / "r.json"))):
+        one_line_error(proc, f"{weights}: unreadable weights", "truncated or corrupt")
+    assert not (tmp_path / "ct2").exists() and not (tmp_path / "r.json").exists()
+
+
+def test_a_full_disk_during_an_export_is_one_line_and_leaves_nothing_half_written(tiny_dir, tmp_path):
+    import pytest
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:  # a real full disk needs a small filesystem: root (or a user namespace) mounts one
+        pytest.skip(f"cannot mount a 1 MB tmpfs here: {mounted.stderr.decode()[:200]}")
+    try:
+        proc = run_module("quantize", "export", "--model", str(tiny_dir), "--output_dir", str(disk / "out"))
+        one_line_error(proc, f"no space left on the disk of {disk} while writing the export out", "the partial export was removed")
+        assert list(disk.iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_an_empty_input_file_is_the_same_one_line_error_in_every_command(tmp_path):
+    """decontaminate, rrtf.evaluate and sandbox check used to exit 0 on an empty input, the others refused (issue 18):
+    one rule now, written once (sandbox.base.store.iter_jsonl) -- an input with no record is an error naming it."""
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    commands = [("rrtf.evaluate", "--backend", "reference", "--datasets", str(empty), "--output_file", str(tmp_path / "e.json")),
+                ("data_evol", "decontaminate", "--input", str(empty), "--output_dir", str(tmp_path / "dc")),
+                ("data_evol", "--seeds", str(empty), "--output_dir", str(tmp_path / "de")),
+                ("sandbox", "check", "--problems", str(empty), "--samples", str(empty), "--out", str(tmp_path / "v.jsonl"))]
+    for module, *args in commands:
+        proc = run_module(module, *args)
+        assert proc.returncode == 2, (module, proc.stderr[-1000:])
+        assert f"error: {empty}: no records: the input file is empty" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert not (tmp_path / "e.json").exists() and not (tmp_path / "v.jsonl").exists()

@@ -3,7 +3,8 @@
     python hostile_server.py PORT MODE
 
 MODE: oversized (a 5 MB answer to any request), surrogate (an answer with a lone surrogate escape),
-invalid_json (200 with a body that is not JSON), silent (accepts, never answers), flaky (503 for the
+invalid_json (200 with a body that is not JSON), silent (accepts, never answers), trickle (sends its headers, then
+one byte every half second, for ever), flaky (503 for the
 first two requests, then a good answer), ok (a good answer). Every request is counted in a line on
 stdout ("REQUEST n"), so tests can tell how many calls were made.
 """
@@ -39,6 +40,15 @@ class Handler(BaseHTTPRequestHandler):
         if MODE == "silent":
             time.sleep(3600)
             return
+        if MODE == "trickle":  # every socket read gets a byte in time; the reply never ends
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(1 << 20))
+            self.end_headers()
+            while True:
+                self.wfile.write(b" ")
+                self.wfile.flush()
+                time.sleep(0.5)
         status, data = 200, answer(body, "def f():\n    return 1\n")
         if MODE == "oversized":
             data = answer(body, "x" * (5 << 20))

@@ -123,3 +123,14 @@ def test_a_silent_teacher_times_out_with_the_configured_budget(hostile, tmp_path
     assert took < 120, took
     lines = [json.loads(line) for line in (out / "round0" / "candidates.jsonl").read_text().splitlines()]
     assert {c["source"] for c in lines} == {"reference"} and len(lines) == 2  # the reference stage ran first, kept
+
+
+def test_a_trickling_server_is_cut_off_at_the_request_deadline(hostile):
+    """Headers, then a byte every half second for ever: each socket read is in time, so only a deadline on
+    the whole request ends it (issue 18). Each attempt costs the timeout, and the error names the endpoint."""
+    server = hostile("trickle")
+    backend = OpenAIBackend(server.url, "m", max_retries=1, timeout=2)
+    start = time.monotonic()
+    with pytest.raises(EndpointError, match=rf"{server.url} \(model 'm'\) failed after 1 retries: reply not complete within 2 s"):
+        backend.generate(["x"], SamplingParams())
+    assert time.monotonic() - start < 2 * 2 + 3  # two attempts and one backoff, not for ever
