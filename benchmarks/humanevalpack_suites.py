@@ -47,10 +47,13 @@ def run(sandbox: Sandbox, language: str) -> dict:
         unexpected = {t: why for t, why in odd.items() if t not in known}
         fixed = sorted(set(known) - set(odd))  # a named flaw that no longer shows
         kind = attr.split("_")[0]
+        # Process separation (docs/sandbox.md): which runs kept the candidate in the test's process, and so are labelled.
+        one_process = sorted(v.task_id for v in verdicts if v.isolation.endswith("+one-process"))
         out[kind] = {"seconds": round(elapsed, 1), "per_sample_s": round(elapsed / len(problems), 2), "counts": counts,
+                     "one_process": one_process,
                      "known": {t: known[t] for t in odd if t in known}, "unexpected": unexpected, "named_but_not_seen": fixed}
         print(f"{language} {kind}: {len(problems)} in {elapsed:.0f} s {counts}; known {sorted(set(odd) & set(known))}; "
-              f"unexpected {unexpected}; named but not seen {fixed}", flush=True)
+              f"unexpected {unexpected}; named but not seen {fixed}; one process: {one_process or 'none'}", flush=True)
         failures += list(unexpected) + fixed
     out["ok"] = not failures
     return out

@@ -2,9 +2,10 @@
 declares is pinned there, and the environment the tests run in has exactly those versions -- so CI tests the
 versions a user gets, and a refresh that was not run through the suite shows up here."""
 import re
-import tomllib
 from importlib import metadata
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==(\S+)$")

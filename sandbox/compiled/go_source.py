@@ -135,8 +135,23 @@ def is_standard(path: str) -> bool:
     return "." not in path.split("/")[0]
 
 
-def candidate_file(program: str, offered: Iterable[str]) -> tuple[str, str]:
-    """(the candidate's file as package `cand`, "") or ("", why it is refused).
+def refusal(program: str) -> str:
+    """Why `program` is refused, or "": a compiler directive (above), an import of "unsafe" or an import
+    path the judge does not read plainly (an escape). The one check to switch off to see what the rest
+    of the design holds (tests/sandbox/test_separation_go.py)."""
+    if why := refused_directive(program):
+        return why
+    for _name, quoted in split_header(program)[0]:
+        path = quoted[1:-1]
+        if not IMPORT_PATH_RE.fullmatch(path):
+            return f"compile error: import path {quoted[:80]} is not allowed here"
+        if path in REFUSED_IMPORTS:
+            return f'compile error: import "{path}" is not allowed'
+    return ""
+
+
+def candidate_file(program: str, offered: Iterable[str]) -> str:
+    """The candidate's file as package `cand` (what `refusal` says of it is checked apart).
 
     Imports follow goimports for standard packages, as the reference evaluation's combined file had
     them: a standard package the code names (`math.`) is imported once -- whether the candidate's
@@ -145,12 +160,6 @@ def candidate_file(program: str, offered: Iterable[str]) -> tuple[str, str]:
     continued by code that no longer needs it). Named imports (`m "math"`, `_ "x"`, `. "x"`) and
     other packages are kept as written, each once."""
     specs, spans = split_header(program)
-    for _name, quoted in specs:
-        path = quoted[1:-1]
-        if not IMPORT_PATH_RE.fullmatch(path):
-            return "", f"compile error: import path {quoted[:80]} is not allowed here"
-        if path in REFUSED_IMPORTS:
-            return "", f'compile error: import "{path}" is not allowed'
     pieces, last = [], 0
     for start, end in spans:  # in order, disjoint; each becomes its newlines (or a space: nothing joins)
         pieces += [program[last:start], "\n" * program.count("\n", start, end) or " "]
@@ -170,5 +179,4 @@ def candidate_file(program: str, offered: Iterable[str]) -> tuple[str, str]:
             kept.append(("", path))
             bound.add(name)
     imports = "".join(f'\t{name}{" " if name else ""}"{path}"\n' for name, path in kept)
-    source = f"package cand\n\nimport (\n{imports})\n\n{BARRIER}\n{text}"
-    return ("", refusal) if (refusal := refused_directive(source)) else (source, "")  # what the compiler reads
+    return f"package cand\n\nimport (\n{imports})\n\n{BARRIER}\n{text}"

@@ -7,7 +7,10 @@ so neither the candidate's code nor reflection on `R` can reach them (only readi
 memory could). Every report line is tagged with SipHash-2-4 under that key; a line a candidate writes
 to the same channel (`System.inheritedChannel()` is public) does not verify.
 
-`R.plain(x)` wraps every call of the candidate's methods in the test: what comes back is rebuilt from
+In a process-separated run (sandbox/compiled/java_pair.py) the candidate is another program: a failed call
+(rrtf_w.Wire.Failure) is reported by its message alone, "candidate raised: ...", "malformed reply: ...".
+
+`R.plain(x)` (one-process runs only) wraps every call of the candidate's methods in the test: what comes back is rebuilt from
 standard-library types only (lists, sets, maps, Optional, arrays, strings, boxed numbers), so the
 test's `.equals`, `.size()`, `.contains(...)` run JDK code -- a returned object whose `equals` always
 says true, or a list subclass that lies about its size, becomes plain data or a failed case.
@@ -73,6 +76,10 @@ final class R {
     }
 
     private static String describe(Throwable t) {
+        if (t.getClass().getName().equals("rrtf_w.Wire$Failure")) {  // a call of the candidate's program: its own words
+            String m = String.valueOf(t.getMessage()).replace('\n', ' ').replace('\r', ' ');
+            return m.length() > 300 ? m.substring(0, 300) : m;
+        }
         String s = (t instanceof AssertionError) ? "AssertionError" : t.getClass().getName();
         try { if (t.getMessage() != null) s += ": " + t.getMessage(); } catch (Throwable ignored) { }
         s = s.replace('\n', ' ').replace('\r', ' ');

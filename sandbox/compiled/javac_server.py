@@ -7,6 +7,11 @@ candidate code: `-proc:none` disables annotation processors, so compiling is pur
 checking. The class files it returns are then run by `compiled.check_compiled` in a fresh sandbox per
 candidate. Used at isolation level "bwrap" only; other levels compile in the run sandbox.
 
+The wire codec of process-separated runs (codecs/Wire.java, sandbox/compiled/java_pair.py) is compiled once
+per JDK into the host cache and put on the server's class path, so a sample compiles only its own code and
+the generated dispatcher against it (compiling the codec with every sample cost ~3x the compile); its class
+files are then added to both programs (`wire_classes`).
+
 Protocol (stdin/stdout, big-endian, java.io.Data*Stream): request = int n, n x (UTF name, int len,
 bytes); reply = bool ok, int len + diagnostics, int m, m x (UTF class name, int len, bytes).
 """
@@ -53,7 +58,8 @@ public class RrtfJavac {
     public static void main(String[] args) throws IOException {
         JavaCompiler javac = ToolProvider.getSystemJavaCompiler();
         StandardJavaFileManager std = javac.getStandardFileManager(null, null, StandardCharsets.UTF_8);
-        List<String> options = Arrays.asList("-nowarn", "-Xlint:none", "-proc:none", "-implicit:none", "-g:none");
+        List<String> options = new ArrayList<>(Arrays.asList("-nowarn", "-Xlint:none", "-proc:none", "-implicit:none", "-g:none"));
+        if (args.length > 0) options.addAll(Arrays.asList("-classpath", args[0]));  // precompiled classes (the wire codec)
         DataInputStream in = new DataInputStream(new BufferedInputStream(System.in));
         DataOutputStream out = new DataOutputStream(new BufferedOutputStream(System.out));
         while (true) {
@@ -135,20 +141,56 @@ def server_dir() -> Path | None:
     return build_once(f"javac-server-{key}", f"{SERVER_CLASS}.class", build)
 
 
+def wire_dir() -> Path | None:
+    """The codec's compiled classes in the host cache (built once per JDK and codec), or None."""
+    javac = shutil.which("javac", path=isolation.SANDBOX_PATH)
+    if not javac:
+        return None
+    from sandbox.compiled.java_pair import WIRE_PACKAGE, wire_source
+    source = wire_source()
+    key = hashlib.sha256(f"{os.path.realpath(javac)}|{source}".encode()).hexdigest()[:16]
+
+    def build(tmp: Path) -> bool:
+        (tmp / "src").mkdir()
+        (tmp / "src" / "Wire.java").write_text(source)
+        r = subprocess.run([javac, "-nowarn", "-g:none", "-encoding", "UTF-8", "-d", str(tmp), str(tmp / "src" / "Wire.java")],
+                           capture_output=True, timeout=300)
+        shutil.rmtree(tmp / "src")
+        return r.returncode == 0
+
+    return build_once(f"java-wire-{key}", f"{WIRE_PACKAGE}/Wire.class", build)
+
+
+_wire: dict[str, bytes] | None = None
+
+
+def wire_classes() -> dict[str, bytes] | None:
+    """{relative path: class file} of the precompiled codec, or None (then it is compiled with each program)."""
+    global _wire
+    if _wire is None:
+        d = wire_dir()
+        if d is None:
+            return None
+        _wire = {str(f.relative_to(d)): f.read_bytes() for f in sorted(d.rglob("*.class"))}
+    return _wire
+
+
 class JavacServer:
     """One warm compiler process. Not thread-safe: use `for_thread()`."""
 
-    def __init__(self, classes_dir: Path):
-        self.classes_dir = classes_dir
+    def __init__(self, classes_dir: Path, classpath: Path | None = None):
+        self.classes_dir, self.classpath = classes_dir, classpath
         self.proc: subprocess.Popen | None = None
         self.compiles = 0
 
     def _start(self) -> None:
         uid = isolation.candidate_uid()
         fd = seccomp.filter_fd()
-        argv = isolation.bwrap_argv(tmpfs_mb=16, extra_ro_binds=[str(self.classes_dir)], seccomp_fd=fd)
+        binds = [str(self.classes_dir), *([str(self.classpath)] if self.classpath else [])]
+        argv = isolation.bwrap_argv(tmpfs_mb=16, extra_ro_binds=binds, seccomp_fd=fd)
         argv += isolation.drop_privileges_argv(uid)
         argv += [_java_bin(), *JVM_FLAGS, f"-Xmx{SERVER_HEAP_MB}m", "-cp", str(self.classes_dir), SERVER_CLASS]
+        argv += [str(self.classpath)] if self.classpath else []
         limits = supervise.Limits(timeout_s=0, cpu_s=24 * 3600, memory_mb=None, nproc=256, fsize_mb=1, nofile=256)
         try:
             self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -229,7 +271,7 @@ def for_thread() -> JavacServer | None:
         classes = server_dir()
         if classes is None:
             return None
-        server = JavacServer(classes)
+        server = JavacServer(classes, wire_dir() if wire_classes() else None)
         _local.server = server
         with _lock:
             _all.append(server)

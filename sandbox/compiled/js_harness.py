@@ -1,4 +1,8 @@
-"""The JavaScript harness (node): trusted code that runs one HumanEvalPack JS test against a candidate.
+"""The one-process JavaScript harness (node): trusted code that runs one HumanEvalPack JS test against a
+candidate held in its own V8 context of the same process. Since issue 17 a JavaScript run normally puts the
+candidate in a process of its own (sandbox/compiled/js_pair.py); this harness remains the fallback for a
+problem the separated build cannot describe (`Build.one_process` says why; the verdict's isolation then reads
+"<level>+one-process"). Its reporting half (REPORTER) and MD5 are shared with the separated test program.
 
 The candidate's code runs in its **own V8 context** (`vm.createContext` on a null-prototype object:
 its own `Object`, `Array`, `JSON`, ... and no `process` or any object of the harness's realm; its
@@ -10,7 +14,8 @@ through wrappers: each call is source text evaluated in the candidate's context 
 object of ours crosses) and the result serialised *inside* the candidate's context to a tagged JSON
 string that the harness parses with its own, untouched `JSON.parse` -- so the test only ever holds
 plain data it built itself. A candidate can at most lie about its own return value, which is what it
-returns anyway.
+returns anyway. What one process cannot keep out (docs/sandbox.md, residual limit 1): helpers the prompt
+defines run in the candidate's context, where the candidate may have patched their builtins.
 
 Reports go to fd 3, a socket only the runner holds the other end of, each line tagged with
 SipHash-2-4 under the run's key (read from that socket before any candidate code runs, kept in this
@@ -18,11 +23,10 @@ module's closure: no global, nothing the candidate's context can name).
 """
 import json
 
-# What `require` gives a candidate, defined inside its own context (nothing of the harness's realm):
-# MD5 as the npm package js-md5 and node's crypto.createHash('md5') -- JavaScript/162's canonical
-# solution uses js-md5, which the reference evaluation had installed.
-MODULES = r"""
-var __rrtf_md5 = function (text) {
+# MD5 of a string's UTF-8 bytes, as hex: the npm package js-md5's default export. JavaScript/162's canonical
+# solution uses js-md5, which the reference evaluation had installed (sandbox/compiled/js_pair.py installs it as a
+# module for the candidate's own program; the one-process harness defines it in the candidate's context).
+MD5 = r"""function (text) {
   var k = [], s = [7, 12, 17, 22, 5, 9, 14, 20, 4, 11, 16, 23, 6, 10, 15, 21], i, j;
   for (i = 0; i < 64; i++) k[i] = Math.floor(Math.abs(Math.sin(i + 1)) * 4294967296) | 0;
   var b = unescape(encodeURIComponent(String(text))), n = b.length, w = [];
@@ -50,7 +54,11 @@ var __rrtf_md5 = function (text) {
   var out = '';
   for (i = 0; i < 4; i++) for (j = 0; j < 4; j++) out += ((h[i] >>> (j * 8)) & 255).toString(16).padStart(2, '0');
   return out;
-};
+}"""
+
+# What `require` gives a candidate in the one-process harness, defined inside its own context (nothing of the
+# harness's realm): MD5 as js-md5 and as node's crypto.createHash('md5').
+MODULES = "var __rrtf_md5 = " + MD5 + r""";
 var require = function (name) {
   if (name === 'js-md5') return __rrtf_md5;
   if (name === 'crypto') return {createHash: function (alg) {
@@ -63,11 +71,9 @@ var require = function (name) {
 };
 """
 
-HARNESS = r"""'use strict';
-const fs = require('fs');
-const vm = require('vm');
-const path = require('path');
-const readKey = () => {
+# The reporting half of a JavaScript test program, shared by both harnesses: the key (read from the report socket,
+# fd 3, before any other code runs), SipHash-2-4 and `emit`, which tags each report line (sandbox/worker/runner.py).
+REPORTER = r"""const readKey = () => {
   const buf = Buffer.alloc(33);
   let n = 0;
   while (n < 33) {
@@ -115,7 +121,13 @@ const emit = (message) => {
   }
 };
 const clean = (s) => String(s).replace(/[\r\n]/g, ' ').slice(0, 300);
-const here = path.dirname(process.argv[1]);
+"""
+
+HARNESS = r"""'use strict';
+const fs = require('fs');
+const vm = require('vm');
+const path = require('path');
+%(reporter)sconst here = path.dirname(process.argv[1]);
 const spec = JSON.parse(fs.readFileSync(path.join(here, 'spec.json'), 'utf8'));
 const timeout = Math.max(1, Math.round(spec.timeout_ms));
 
@@ -225,4 +237,4 @@ try {
 }
 """
 
-HARNESS = HARNESS.replace("%(modules)s", json.dumps(MODULES))
+HARNESS = HARNESS.replace("%(reporter)s", REPORTER).replace("%(modules)s", json.dumps(MODULES))

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sandbox.base.records import Problem, Verdict
+from sandbox.compiled.wire import CANDIDATE_FD, TEST_CALL_FD
 from sandbox.config import SandboxConfig
 from sandbox.isolation import python_executable, require_isolation
 from sandbox.supervise import Limits, cpu_and_wall, run_isolated
@@ -46,8 +47,14 @@ class Build:
 
     units: dict[str, dict[str, bytes]]  # unit -> {relative path: content}
     steps: list[list]  # ["run", unit, argv, timeout_s] | ["move", "unit/path", "unit/path"]
-    install: list[list]  # [["unit/path", name in bin/, "exec" | "read"], ...]
+    install: list[list]  # [["unit/path", name in bin/, "exec" | "read"(, "run" | "cand": only that program's)], ...]
     run_argv: list[str]  # runs in <root>/home; <root>/bin holds what was installed
+    # The candidate's own program, when the test reaches the candidate only through calls (sandbox/compiled/wire.py):
+    # it runs in <root>/chome as a uid of its own, calls on fd CANDIDATE_FD; the test's program has them on TEST_CALL_FD.
+    candidate_argv: list[str] | None = None
+    # Why a harness run keeps the candidate in the test's process (a signature outside the wire's codec): never silent,
+    # the verdict's isolation then reads "<level>+one-process", and docs/sandbox.md lists the problems.
+    one_process: str = ""
     case_names: list[str] = field(default_factory=list)
     channel_fd: int = 3  # where the program's harness finds its report socket
     send_key: bool = False  # the key goes over the socket (Java) instead of into the program (C++)
@@ -107,6 +114,7 @@ def judge(problem: Problem, completion: str, sample_index: int, config: SandboxC
             "result_limit": result_limit, "compile_cpu_s": compile_cpu_s, "compile_timeout_s": compile_s,
             "run": {"mode": "harness" if harness else "stdio", "argv": run_argv, "key": key.hex(),
                     "send_key": build.send_key, "channel_fd": build.channel_fd, "timeout_s": run_s,
+                    "candidate": build.candidate_argv and {"argv": build.candidate_argv, "fd": CANDIDATE_FD, "test_fd": TEST_CALL_FD},
                     "cpu_s": run_cpu_s, "memory_mb": build.memory_mb, "nproc": build.nproc,
                     "preview": STDIO_PREVIEW_BYTES, "inputs": [c.input for c in problem.io_cases], "output_caps": caps}}
     runs = [st for step in build.steps for st in (step[1] if step[0] == "parallel" else [step]) if st[0] == "run"]
@@ -127,11 +135,12 @@ def judge(problem: Problem, completion: str, sample_index: int, config: SandboxC
                         extra_ro_binds=build.ro_binds, as_root=RUNNER_CAPS, bind_to=binds, bind_python=True)
     tally = Tally(len(names), s.output_chars)
     tally.duration_s = proc.duration_s
+    isolation = s.isolation + ("+one-process" if harness and not build.candidate_argv else "")
     try:
         result = _result(proc.stdout)
     except ProtocolError as exc:
         tally.lose(f"runner: {exc}" + (" (timeout)" if proc.timed_out else ""))
-        return make_verdict(problem.task_id, sample_index, names, tally, isolation=s.isolation)
+        return make_verdict(problem.task_id, sample_index, names, tally, isolation=isolation)
     _fold(tally, result, problem if not harness else None)
     kept = _dict(result.get("kept"))
     if build.on_kept and kept:
@@ -139,7 +148,7 @@ def judge(problem: Problem, completion: str, sample_index: int, config: SandboxC
             build.on_kept({path: base64.b64decode(data, validate=True) for path, data in kept.items() if isinstance(data, str)})
         except ValueError:
             pass  # not reused, then: the next sample compiles the test again
-    return make_verdict(problem.task_id, sample_index, names, tally, isolation=s.isolation)
+    return make_verdict(problem.task_id, sample_index, names, tally, isolation=isolation)
 
 
 def _result(stdout: bytes) -> dict:
@@ -209,8 +218,13 @@ def _fold(tally: Tally, result: dict, stdio_problem: Problem | None) -> None:
             tally.ended = True
         elif report[0] == "setup" and len(report) == 2:
             tally.setup_error = _str(report[1], 500)
-    tally.output(_str(run.get("stdout")), _str(run.get("stderr")))
-    died = exit_reason(run)
+    candidate = _dict(run.get("candidate"))
+    if candidate:  # what the user wants to see is what the candidate printed; the test's stderr says why cases failed
+        tally.output(_str(candidate.get("stdout")), "\n".join(filter(None, (_str(candidate.get("stderr")), _str(run.get("stderr"))))))
+    else:
+        tally.output(_str(run.get("stdout")), _str(run.get("stderr")))
+    # The candidate's program crashing, running out of time or memory ends the run as it did in one process.
+    died = exit_reason(run) or (exit_reason(candidate) if candidate and candidate.get("running_at_end") is not True else "")
     if not died and not tally.ended:
         died = "exited before the tests finished"
     if died:

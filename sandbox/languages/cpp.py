@@ -6,21 +6,21 @@ main is a sequence of `assert (...)` lines, declarations, and a few loops contai
 top-level `assert (e);` becomes its own reported case, each top-level statement containing an assert
 (a loop) one case with a throwing `assert`; other statements stay. Tests of another shape are one case.
 
-The test and the candidate are two translation units and two binaries' worth of linkage:
-- the candidate's code (the prompt + completion) becomes a shared library that exports exactly the
-  entry point -- a version script decides it at link time, so no symbol of the candidate (`memcmp`,
-  an `operator==` for the test's types, a specialisation of a std template) can stand in for one the
-  test uses; its macros (`#define is_even(...) 1 ? 1 : 0`, `#define abs(x) 0`) never reach the test;
-- the test's unit is the prompt with the entry point turned into a declaration (so the prompt's
-  helpers, e.g. CPP/32's `poly`, come from the prompt), the rewritten test, and the reporter;
-- the reporter tags each line with SipHash-2-4 under a per-run key that lives only in an object file
-  of the test's unit (a hidden symbol): compiled by another uid than the candidate's, linked into a
-  program the candidate's uid may execute but not read. Where the prompt does not declare the entry
-  point, candidate and test share one unit (the macro limit of that fallback is documented).
+The candidate and the test are two programs (sandbox/compiled/cpp_pair.py, codec sandbox/compiled/codecs/wire.hpp):
+- the candidate's program is the prompt + completion and a generated dispatcher `main`; it runs as its own uid and
+  holds neither the key nor the test. Whatever it does to its own process -- macros, an `operator==` or a libc
+  function of its own, constructors, reading its memory, writing on any fd -- stays there;
+- the test's program is the prompt's helpers (e.g. CPP/32's `poly`) with the entry point replaced by a stub of the
+  same signature, the rewritten test and the reporter. The stub sends each call as plain data and decodes the reply
+  as the declared type, so the test compares values of std types with std code. The reporter tags each line with
+  SipHash-2-4 under the run's key, which the runner writes on the report socket first; the program holds no key of
+  its own, so it is compiled once per problem and reused.
+A signature outside the codec (boost::any, the prompt's `list_any`) keeps the one-process build: the candidate's
+code as a shared library exporting exactly the entry point (a version script decides it at link time), the key a
+hidden symbol of an object assembled per run; where the prompt does not declare the entry point, one unit.
 """
 from __future__ import annotations
 
-import collections
 import functools
 import hashlib
 import re
@@ -30,7 +30,9 @@ import threading
 from pathlib import Path
 
 from sandbox.base.records import Problem, Verdict
+from sandbox.compiled.cache import BytesCache
 from sandbox.compiled.clike import code_matches, match_bracket, split_statements, strip_comments
+from sandbox.compiled.cpp_pair import Signature, candidate_source, signature_or_reason, test_prefix, wire_source
 from sandbox.compiled.run import Build, Settings
 from sandbox.compiled.run import judge as compiled_judge
 from sandbox.config import SandboxConfig
@@ -92,12 +94,13 @@ REPORTER = r"""
 #include <exception>
 #include <string>
 #include <unistd.h>
-extern "C" __attribute__((visibility("hidden"))) const unsigned char rrtf_report_key[16];
+/*RRTF_KEY*/
 namespace {
 namespace rrtf_report {
 struct AssertFail { const char* expr; };
 uint64_t rotl(uint64_t x, int b) { return (x << b) | (x >> (64 - b)); }
 uint64_t siphash(const std::string& m) {  // SipHash-2-4 (sandbox/worker/siphash.py)
+    rrtf_load_key();
     uint64_t k0, k1;
     std::memcpy(&k0, rrtf_report_key, 8);
     std::memcpy(&k1, rrtf_report_key + 8, 8);
@@ -139,6 +142,34 @@ void error(int i, const std::string& what) { emit(std::to_string(i) + " F " + cl
 #undef assert
 #define assert(...) ((__VA_ARGS__) ? (void)0 : throw ::rrtf_report::AssertFail{#__VA_ARGS__})
 """
+# Where the reporter finds the key: a hidden symbol of an object assembled per run (one-process builds), or the
+# report socket, where the runner writes it before the program starts (`send_key`: the test's program then does not
+# depend on the run and is compiled once per problem; no candidate code runs in it).
+KEY_IN_OBJECT = """extern "C" __attribute__((visibility("hidden"))) const unsigned char rrtf_report_key[16];
+namespace { inline void rrtf_load_key() {} }"""
+KEY_FROM_SOCKET = """namespace {
+unsigned char rrtf_report_key[16];
+void rrtf_load_key() {  // once, before the first report: 32 hex digits and a newline
+    static bool done = false;
+    if (done) return;
+    done = true;
+    char hex[33];
+    size_t got = 0;
+    while (got < sizeof hex) {
+        ssize_t k = ::read(3, hex + got, sizeof hex - got);
+        if (k <= 0) return;  // no key: every line is rejected by the runner
+        got += (size_t)k;
+    }
+    auto nibble = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
+    for (int i = 0; i < 16; i++) rrtf_report_key[i] = (unsigned char)(nibble(hex[2 * i]) << 4 | nibble(hex[2 * i + 1]));
+}
+}"""
+
+
+def reporter_with(key: str) -> str:
+    return REPORTER.replace("/*RRTF_KEY*/", key)
+
+
 # Single-unit fallback only: names the reporter uses, #undef'd after the candidate's code.
 HARNESS_NAMES = ("check", "error", "emit", "clean", "siphash", "rotl", "round", "AssertFail", "rrtf_report", "true",
                  "false", "bool", "static_cast", "try", "catch", "throw", "std", "string", "to_string", "write",
@@ -148,6 +179,12 @@ HARNESS_NAMES = ("check", "error", "emit", "clean", "siphash", "rotl", "round", 
 
 def header_preamble() -> str:
     return "".join(f"#include<{h}>\n" for h in HUMANEVAL_HEADERS)
+
+
+def pch_text() -> str:
+    """What the precompiled header holds: the HumanEval preamble and the wire's codec (its extra std headers,
+    <optional>, <tuple>, <unordered_map>, cost ~0.4 s of CPU per compile when not precompiled)."""
+    return header_preamble() + wire_source()
 
 
 def support_files() -> dict[str, bytes]:
@@ -164,7 +201,7 @@ def _guarded(i: int, code: str) -> str:
             f" catch (...) {{ ::rrtf_report::error({i}, \"exception\"); }}")
 
 
-def rewrite_test(test: str, reporter: str = REPORTER) -> tuple[str, int, list[str]]:
+def rewrite_test(test: str, reporter: str = reporter_with(KEY_IN_OBJECT)) -> tuple[str, int, list[str]]:
     """(new test source with the reporter inserted before main, number of cases, case names)."""
     m = MAIN_RE.search(test)
     if not m:
@@ -227,10 +264,10 @@ def precompiled_header() -> Path | None:
         version = subprocess.run(["g++", "--version"], capture_output=True, text=True, timeout=30).stdout
     except (OSError, subprocess.SubprocessError):
         return None
-    key = hashlib.sha256(f"{version}|{CXXFLAGS}|{header_preamble()}|{BOOST_ANY_SHIM}|{HAVE_BOOST}".encode()).hexdigest()[:16]
+    key = hashlib.sha256(f"{version}|{CXXFLAGS}|{pch_text()}|{BOOST_ANY_SHIM}|{HAVE_BOOST}".encode()).hexdigest()[:16]
 
     def build(tmp: Path) -> bool:
-        (tmp / PCH_HEADER).write_text(header_preamble())
+        (tmp / PCH_HEADER).write_text(pch_text())
         for name, data in support_files().items():
             (tmp / name).parent.mkdir(parents=True, exist_ok=True)
             (tmp / name).write_bytes(data)
@@ -275,12 +312,51 @@ def build(problem: Problem, completion: str, isolation: str) -> Build:
         return Build(units={"cand": {"main.cpp": program.encode(), **support_files()}},
                      steps=[["run", "cand", cmd, 0]], install=[["cand/prog", "prog", "exec"]], run_argv=["../bin/prog"])
     pch = usable_pch(isolation)
+    sig, why = signature_or_reason(problem.code_prefix, problem.entry_point)
+    if sig is not None:
+        return _two_programs(problem, program, sig, pch, "" if pch else pch_text())
+    b = _one_process(problem, program, pch, "" if pch else header_preamble())
+    b.one_process = why  # never silent: the verdict's isolation reads "<level>+one-process"
+    return b
+
+
+def _two_programs(problem: Problem, program: str, sig: Signature, pch: Path | None, preamble: str) -> Build:
+    """The candidate's program (its code and a dispatcher) and the test's (the test, the prompt's helpers, a stub):
+    sandbox/compiled/cpp_pair.py. The test's program does not depend on the candidate nor on the run (the key comes
+    on the report socket), so it is compiled and linked once per problem, kept, and reused for later samples."""
+    test, _, names = rewrite_test(problem.test, reporter_with(KEY_FROM_SOCKET))
+    test_source = preamble + test_prefix(problem.code_prefix, sig) + "\n" + test + "\n"
+    cand_source = candidate_source(preamble, program, sig)
+    cand_build = ["run", "cand", _compile_and_link("main.cpp", "cand", pch, _libs(cand_source)), 0]
+    test_link = ["-s", *_libs(test_source)]  # stripped: a smaller cached program
+    cache_key = hashlib.sha256(f"{CXXFLAGS}|{LINKER}|{test_link}|{pch}|{test_source}".encode()).hexdigest()
+    cached = _TEST_PROGRAMS.get(cache_key)
+    test_files = {"prog": cached} if cached else {"test.cpp": test_source.encode(), **support_files()}
+    # Both programs compile at once, each as its own uid (neither can touch the other's files).
+    steps = [cand_build] if cached else [["parallel", [cand_build,
+                                                          ["run", "test", _compile_and_link("test.cpp", "prog", pch, test_link), 0]]],
+                                         ["keep", "test/prog"]]
+    return Build(
+        units={"cand": {"main.cpp": cand_source.encode(), **support_files()}, "test": test_files}, steps=steps,
+        install=[["test/prog", "prog", "exec", "run"], ["cand/cand", "cand", "exec", "cand"]],
+        run_argv=["../bin/prog"], candidate_argv=["../bin/cand"], send_key=True, case_names=names,
+        ro_binds=[str(pch)] if pch else [],
+        on_kept=None if cached else (lambda kept: _TEST_PROGRAMS.put(cache_key, kept.get("test/prog"))))
+
+
+def _compile_and_link(source: str, out: str, pch: Path | None, extra: list[str]) -> list[str]:
+    include = ["-I.", f"-I{pch}", "-include", PCH_HEADER] if pch else ["-I."]
+    return ["g++", *CXXFLAGS, "-pipe", *include, *LINKER, "-o", out, source, *extra]
+
+
+def _one_process(problem: Problem, program: str, pch: Path | None, preamble: str) -> Build:
+    """The candidate's code in the test's process (a signature outside the wire's codec): as a shared library
+    exporting only the entry point, or, where the prompt does not declare it, in the test's own unit."""
     binds = [str(pch)] if pch else []
-    preamble = "" if pch else header_preamble()
     declaration = entry_declaration(problem.code_prefix, problem.entry_point)
     if declaration is None:  # fallback: one unit (the candidate's macros can reach the test)
         undefs = "".join(f"#undef {name}\n" for name in HARNESS_NAMES)
-        test, _, names = rewrite_test(problem.test, undefs + REPORTER)
+        test, _, names = rewrite_test(problem.test, undefs + reporter_with(KEY_IN_OBJECT))
         source = preamble + program + "\n" + test + "\n"
         link = ["g++", *LINKER, "-o", "prog", "main.o", "key.o", *_libs(source)]
         return Build(units={"test": {"main.cpp": source.encode(), **support_files()}}, case_names=names,
@@ -316,28 +392,8 @@ def build(problem: Problem, completion: str, isolation: str) -> Build:
         on_kept=None if cached else (lambda kept: _TEST_OBJECTS.put(cache_key, kept.get("test/test.o"))))
 
 
-class _Cache:
-    """A small LRU of compiled test objects (bytes), shared by the pool's threads."""
-
-    def __init__(self, size: int):
-        self.size, self.items, self.lock = size, collections.OrderedDict(), threading.Lock()
-
-    def get(self, key: str) -> bytes | None:
-        with self.lock:
-            if key in self.items:
-                self.items.move_to_end(key)
-            return self.items.get(key)
-
-    def put(self, key: str, value: bytes | None) -> None:
-        if not value:
-            return
-        with self.lock:
-            self.items[key] = value
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
-
-
-_TEST_OBJECTS = _Cache(256)  # about 50 KB each: ~13 MB at most
+_TEST_OBJECTS = BytesCache(256)  # about 50 KB each: ~13 MB at most
+_TEST_PROGRAMS = BytesCache(256)  # stripped test programs, tens of KB each
 
 
 PROGRAM_NPROC = 32  # a C++ program needs no threads

@@ -1,4 +1,5 @@
-"""Go: HumanEvalPack Go tests (testify's `assert`) rewritten into a program with per-case reports.
+"""Go: HumanEvalPack Go tests (testify's `assert`) rewritten into a program with per-case reports, and the
+candidate's code in a program of its own.
 
 A HumanEvalPack Go test is `func TestF(t *testing.T) { assert := assert.New(t); assert.Equal(...) ... }`
 (testify, from Debian's golang-github-stretchr-testify-dev). It becomes a `main` package that calls
@@ -6,16 +7,23 @@ TestF with its own `t` (testify only needs `Errorf`), each top-level statement o
 `assert.` call wrapped as one reported case (a panic fails that case), and reports to fd 3, each
 line tagged with SipHash-2-4 under a key that exists only as a local value in `main`.
 
-The candidate's code is its own package, `cand`, which the test dot-imports: the test sees its
-exported names (every HumanEvalPack Go function is exported) and nothing of the test is visible to
-the candidate -- `main` cannot be imported, and the test function is renamed (`rrtfTest`) so a whole
-file that brings its own `TestX` still builds. Compiler directives that reach across packages
-(`//go:linkname` could bind a candidate variable to the harness's report emitter) are refused in the
-raw text (directives are comments), and so is importing "unsafe", which the compiler requires for
-linkname (sandbox/compiled/go_source.py: the candidate's file gets one import list, written by the
-judge); cgo is off, so nothing of the candidate runs at build time. Built offline in GOPATH mode
-against /usr/share/gocode, with a warm build cache (testify and its dependencies compiled once per
-machine, bound read-only: go uses a read-only cache as it is).
+Two programs (sandbox/compiled/go_pair.py): the candidate's code is its own package, `cand`, built with a
+dispatcher `main` (the entry point pinned to the prompt's signature) into the candidate's program, which
+answers calls of plain data on fd 3 as its own uid (sandbox/compiled/wire.py, codec codecs/wire*.go). The
+test's program -- the rewritten test, the prompt's helpers, a stub with the entry point's signature --
+holds the key (sent on the report socket) and no candidate code, so a candidate can neither name the
+harness's symbols nor find the key in its memory; it is built once per problem and reused. A signature
+the wire has no form for keeps the old one-process build (`cand` dot-imported by the test, the key
+compiled in), labelled `+one-process` in the verdict; no HumanEvalPack Go problem needs it.
+
+The test function is renamed (`rrtfTest`) so a whole file that brings its own `TestX` still builds.
+Compiler directives that reach across packages (`//go:linkname` could bind a candidate variable to the
+harness's report emitter in one process) are refused in the raw text (directives are comments), and so
+is importing "unsafe", which the compiler requires for linkname (sandbox/compiled/go_source.py: the
+candidate's file gets one import list, written by the judge): cheap, and still the only line in the
+one-process fallback. cgo is off, so nothing of the candidate runs at build time. Built offline in GOPATH
+mode against /usr/share/gocode, with a warm build cache (testify, its dependencies and the codec's
+packages compiled once per machine, bound read-only: go uses a read-only cache as it is).
 """
 from __future__ import annotations
 
@@ -23,12 +31,14 @@ import functools
 import hashlib
 import re
 import subprocess
+import zlib
 from pathlib import Path
 
 from sandbox.base.records import Problem, Verdict
+from sandbox.compiled import go_pair, go_source
+from sandbox.compiled.cache import BytesCache
 from sandbox.compiled.clike import match_bracket, wrap_cases
-from sandbox.compiled.go_source import candidate_file, refused_directive
-from sandbox.compiled.run import Build, data_limit
+from sandbox.compiled.run import PRLIMIT, Build, data_limit
 from sandbox.compiled.run import judge as compiled_judge
 from sandbox.compiled.toolchain import missing_tools, missing_verdict, refused_verdict
 from sandbox.config import SandboxConfig
@@ -56,12 +66,51 @@ ENV = "GO111MODULE=off CGO_ENABLED=0 GOFLAGS= GOTOOLCHAIN=local"
 PROGRAM_NPROC = 64  # the Go runtime's threads
 RUNTIME_RESERVE_MB = 768  # address space the Go runtime reserves at start (512 MB in all fails, measured)
 
+# One process (the fallback): the key is compiled in, and a panic is the candidate's.
 KEY_SOURCE = """package main
+
+import "fmt"
 
 func rrtfKey() (k [16]byte) {{
 \tk = [16]byte{{ {key_bytes} }}
 \treturn
 }}
+
+func rrtfCaseError(r interface{{}}) string {{
+\tif _, ok := r.(rrtfFailNow); ok {{ return "" }}
+\treturn rrtfClean(fmt.Sprint("panic: ", r))
+}}
+"""
+# Two programs: the runner writes the key on the report socket first (send_key); the test's program holds
+# no candidate code, so it is the same for every sample of a problem and is built once. A call that
+# failed fails its case; if the candidate's program has ended, the test stops there (codecs/wire_calls.go).
+SEPARATED_SOURCE = """package main
+
+import (
+\t"encoding/hex"
+\t"fmt"
+\t"syscall"
+)
+
+func rrtfKey() (k [16]byte) {
+\tline, b := []byte{}, make([]byte, 1)
+\tfor len(line) <= 32 { // the whole line: a socket closed with unread bytes resets the runner's end
+\t\tif n, err := syscall.Read(3, b); n != 1 || err != nil || b[0] == '\\n' { break }
+\t\tline = append(line, b[0])
+\t}
+\thex.Decode(k[:], line)
+\treturn
+}
+
+func rrtfCaseError(r interface{}) string {
+\tswitch x := r.(type) {
+\tcase rrtfFailNow:
+\t\treturn ""
+\tcase rrtfCallFailed:
+\t\treturn rrtfClean(string(x))
+\t}
+\treturn rrtfClean(fmt.Sprint("panic: ", r))
+}
 """
 HARNESS = r"""
 type rrtfT struct{ failed bool; msg string }
@@ -94,9 +143,7 @@ func rrtfCase(i int, body func()) {
 	errText := ""
 	func() {
 		defer func() {
-			if r := recover(); r != nil {
-				if _, ok := r.(rrtfFailNow); !ok { errText = rrtfClean(fmt.Sprint("panic: ", r)) }
-			}
+			if r := recover(); r != nil { errText = rrtfCaseError(r) }
 		}()
 		body()
 	}()
@@ -163,25 +210,45 @@ def _imports(setup: str) -> list[str]:
 
 
 def main_source(problem: Problem) -> tuple[str, list[str]]:
-    """The test's package: the imports it uses (from the test set-up and the prompt, as the combined
-    file of the reference evaluation had them), the rewritten test, the harness."""
+    """The one-process fallback's test package: the imports it uses (from the test set-up and the prompt,
+    as the combined file of the reference evaluation had them), the rewritten test, the harness."""
     test, fn, names = rewrite_test(problem.test)
-    harness = ["encoding/binary", "fmt", "math/bits", "os", "strings"]
     declared = _imports(problem.test_setup_code) + _imports(problem.prompt)
     used = [p for p in declared if p != "testing" and re.search(rf"\b{re.escape(p.rsplit('/', 1)[-1])}\s*\.", test)]
-    lines = ["package main", "", "import ("] + [f'\t"{p}"' for p in dict.fromkeys(used + harness)] + ['\t. "cand"', ")", ""]
+    lines = ["package main", "", "import ("] + [f'\t"{p}"' for p in dict.fromkeys(used + HARNESS_IMPORTS)] + ['\t. "cand"', ")", ""]
     return "\n".join([*lines, test, HARNESS.replace("%(test_fn)s", fn)]), names
 
 
-def candidate_source(problem: Problem, program: str) -> tuple[str, str]:
-    """(package `cand`, "") or ("", why it is refused): the program with its own package clause and
-    imports merged into one import list (sandbox/compiled/go_source.py) -- the standard packages it
-    names, whether it imported them, the prompt or the test set-up did (one file in the reference
-    evaluation), or, as goimports would, nobody (HumanEvalPack Go/17, 20, 59, 75: the canonical
-    solutions use math, strings or sort that no record imports); not the test's own packages."""
+HARNESS_IMPORTS = ["encoding/binary", "fmt", "math/bits", "os", "strings"]
+
+
+def test_program_files(problem: Problem) -> dict[str, bytes]:
+    """The separated test's package (sandbox/compiled/go_pair.py): the rewritten test with the prompt's
+    helpers, the harness, the stub with the entry point's signature, the codec. Unsupported if the
+    signature has no plain-data form or the test calls a name only the candidate defines."""
+    sig, start = go_pair.entry_signature(problem.prompt, problem.entry_point)
+    helpers, helper_imports = go_pair.prompt_helpers(problem.prompt, start)
+    go_pair.test_calls_only_known_names(problem.test, helpers, problem.entry_point)
+    test, fn, _ = rewrite_test(problem.test)
+    offered = [p for p in _imports(problem.test_setup_code) + helper_imports if p != "testing"]
+    imports = "".join(f'\t"{p}"\n' for p in go_pair.imports_used(helpers + "\n" + test, offered))
+    harness = "package main\n\nimport (\n" + "".join(f'\t"{p}"\n' for p in HARNESS_IMPORTS) + ")\n"
+    files = {"main.go": f"package main\n\nimport (\n{imports})\n\n{helpers}\n{test}\n",
+             "harness.go": harness + HARNESS.replace("%(test_fn)s", fn), "key.go": SEPARATED_SOURCE,
+             "stub.go": go_pair.stub_source(sig, problem.entry_point)}
+    return {f"src/rrtfmain/{k}": v.encode() for k, v in files.items()} | {
+        f"src/rrtfmain/{k}": v for k, v in go_pair.wire_files().items()}
+
+
+def candidate_source(problem: Problem, program: str) -> str:
+    """Package `cand`: the program with its own package clause and imports merged into one import list
+    (sandbox/compiled/go_source.py) -- the standard packages it names, whether it imported them, the
+    prompt or the test set-up did (one file in the reference evaluation), or, as goimports would, nobody
+    (HumanEvalPack Go/17, 20, 59, 75: the canonical solutions use math, strings or sort that no record
+    imports); not the test's own packages."""
     offered = [p for p in _imports(problem.prompt) + _imports(problem.test_setup_code) + STD_PACKAGES
                if p not in ("testing", "github.com/stretchr/testify/assert")]
-    return candidate_file(program, offered)
+    return go_source.candidate_file(program, offered)
 
 
 WARM_PROGRAM = """package main
@@ -190,6 +257,12 @@ import (
 \t"fmt"
 \t"math/rand"
 \t"github.com/stretchr/testify/assert"
+\t_ "bufio"
+\t_ "encoding/hex"
+\t_ "reflect"
+\t_ "strconv"
+\t_ "syscall"
+\t_ "time"
 )
 
 type t struct{}
@@ -237,26 +310,70 @@ def validate(problem: Problem) -> None:
     main_source(problem)
 
 
-def judge(problem: Problem, completion: str, sample_index: int, config: SandboxConfig) -> Verdict:
+def _script(cache: Path | None, package: str, flags: str = "") -> list[str]:
+    gocache = str(cache) if cache else "$PWD/.cache"
+    return ["/bin/sh", "-c", f'export {ENV} GOPATH="$PWD:{GOCODE}" GOCACHE="{gocache}" GOTMPDIR="$PWD/.tmp"; '
+                             f'mkdir -p .tmp; cd src/{package} && exec {GO} build {flags} -o ../../prog .']
+
+
+def separated_build(problem: Problem, candidate: str, config: SandboxConfig, cache: Path | None) -> Build:
+    """Two programs: the candidate's (package cand + a dispatcher main + the codec), and the test's,
+    built once per problem (kept stripped, so that it stays under the runner's keep limit) and reused."""
+    test_files = test_program_files(problem)
+    sig, _ = go_pair.entry_signature(problem.prompt, problem.entry_point)
+    cand_files = {"src/cand/cand.go": candidate.encode(),
+                  "src/rrtfcand/main.go": go_pair.dispatcher_source(sig, problem.entry_point).encode(),
+                  **{f"src/rrtfcand/{k}": v for k, v in go_pair.wire_files().items()}}
+    key = hashlib.sha256(repr((str(cache), ENV, sorted(test_files.items()))).encode()).hexdigest()
+    cached = _TEST_PROGRAMS.get(key)
+    # Both programs are linked without symbol table and DWARF (-s -w): the link is most of a build's time, and
+    # panics still print their stack (from the pclntab, which stays).
+    cand_step = ["run", "cand", _script(cache, "rrtfcand", "-ldflags=-s\\ -w"), 0]
+    steps = [cand_step] if cached else [["parallel", [cand_step, ["run", "test", _script(cache, "rrtfmain", "-ldflags=-s\\ -w"), 0]]],
+                                        ["keep", "test/prog"]]
+
+    def kept(files: dict[str, bytes]) -> None:
+        binary = files.get("test/prog", b"")
+        if 0 < len(binary) < KEEP_LIMIT:  # the runner reads at most KEEP_LIMIT: a longer one would be cut
+            _TEST_PROGRAMS.put(key, zlib.compress(binary, 1))
+
+    data_mb = data_limit(config.memory_mb)
+    return Build(units={"cand": cand_files, "test": {"prog": zlib.decompress(cached)} if cached else test_files},
+                 steps=steps, install=[["cand/prog", "cand", "exec", "cand"], ["test/prog", "test", "exec", "run"]],
+                 run_argv=["../bin/test"], candidate_argv=[PRLIMIT, f"--data={data_mb << 20}", "--", "../bin/cand"]
+                 if data_mb else ["../bin/cand"], case_names=rewrite_test(problem.test)[2], send_key=True,
+                 memory_mb=config.memory_mb and config.memory_mb + RUNTIME_RESERVE_MB, data_mb=data_mb,
+                 nproc=PROGRAM_NPROC, ro_binds=[str(cache)] if cache else [], on_kept=None if cached else kept)
+
+
+_TEST_PROGRAMS = BytesCache(192)  # zlib-compressed test programs, ~1.5 MB each: HumanEvalPack's 164 fit
+KEEP_LIMIT = 4 << 20  # sandbox/worker/runner.py's
+
+
+def one_process_build(problem: Problem, candidate: str, config: SandboxConfig, cache: Path | None, why: str) -> Build:
+    """The fallback: the candidate's package and the test in one program, the key compiled in."""
     source, names = main_source(problem)
+    return Build(units={"prog": {"src/cand/cand.go": candidate.encode(), "src/rrtfmain/main.go": source.encode()}},
+                 steps=[["run", "prog", _script(cache, "rrtfmain"), 0]],
+                 install=[["prog/prog", "prog", "exec"]], run_argv=["../bin/prog"], case_names=names,
+                 key_file="prog/src/rrtfmain/key.go", key_source=KEY_SOURCE, one_process=why,
+                 memory_mb=config.memory_mb and config.memory_mb + RUNTIME_RESERVE_MB,
+                 data_mb=data_limit(config.memory_mb), nproc=PROGRAM_NPROC, ro_binds=[str(cache)] if cache else [])
+
+
+def judge(problem: Problem, completion: str, sample_index: int, config: SandboxConfig) -> Verdict:
+    _, names = main_source(problem)
     missing = toolchain_error()
     if missing:
         return missing_verdict(problem.task_id, sample_index, names, missing, config)
     program = problem.program(completion)
-    candidate, refusal = candidate_source(problem, program)
-    refusal = refused_directive(program) or refusal
+    refusal = go_source.refusal(program)
     if refusal:
         return refused_verdict(problem.task_id, sample_index, names, refusal, config)
+    candidate = candidate_source(problem, program)
     cache = warm_cache()
-    gocache = str(cache) if cache else "$PWD/.cache"
-    script = (f'export {ENV} GOPATH="$PWD:{GOCODE}" GOCACHE="{gocache}" GOTMPDIR="$PWD/.tmp"; mkdir -p .tmp; cd src/rrtfmain && '
-              f'exec {GO} build -o ../../prog .')
-    build = Build(units={"prog": {"src/cand/cand.go": candidate.encode(),
-                                  "src/rrtfmain/main.go": source.encode()}},
-                  steps=[["run", "prog", ["/bin/sh", "-c", script], 0]],
-                  install=[["prog/prog", "prog", "exec"]], run_argv=["../bin/prog"], case_names=names,
-                  key_file="prog/src/rrtfmain/key.go", key_source=KEY_SOURCE,
-                  memory_mb=config.memory_mb and config.memory_mb + RUNTIME_RESERVE_MB,
-                  data_mb=data_limit(config.memory_mb),
-                  nproc=PROGRAM_NPROC, ro_binds=[str(cache)] if cache else [])
+    try:
+        build = separated_build(problem, candidate, config, cache)
+    except go_pair.Unsupported as exc:
+        build = one_process_build(problem, candidate, config, cache, str(exc))
     return compiled_judge(problem, completion, sample_index, config, build)

@@ -17,14 +17,17 @@ otherwise javac runs in the run sandbox.
 """
 from __future__ import annotations
 
+import hashlib
+import marshal
 import re
 import time
 
 from sandbox.base.records import Problem, Verdict
-from sandbox.compiled import javac_server
+from sandbox.compiled import java_pair, javac_server
+from sandbox.compiled.cache import BytesCache
 from sandbox.compiled.clike import code_matches, match_bracket, split_top_level
 from sandbox.compiled.java_harness import REPORTER
-from sandbox.compiled.run import Build, Settings, data_limit
+from sandbox.compiled.run import PRLIMIT, Build, Settings, data_limit
 from sandbox.compiled.run import judge as compiled_judge
 from sandbox.config import SandboxConfig
 from sandbox.languages import Language, PlanError
@@ -48,7 +51,9 @@ CLASS_RE = re.compile(r"\bclass\s+(\w+)")
 TOP_CLASS_RE = re.compile(r"^(?:(?:public|final|abstract)\s+)*class\s+(\w+)", re.M)  # unindented: top level
 IMPORT_RE = re.compile(r"^\s*import\s+[\w.*\s]+;", re.M)
 SOLUTION_VAR_RE = re.compile(r"\b(\w+)\s+(\w+)\s*=\s*new\s+(\w+)\s*\(\s*\)")
-CAND_PACKAGE, TEST_PACKAGE = "cand", "rrtf_t"
+CAND_PACKAGE, TEST_PACKAGE = java_pair.CAND_PACKAGE, java_pair.TEST_PACKAGE
+WIRE_FILE = f"{java_pair.WIRE_PACKAGE}/Wire.java"
+ADD_OPENS = "--add-opens=java.base/java.io=ALL-UNNAMED"  # the codec opens the calls socket by its fd (Wire.Conn)
 # Fast JVM start: class-data sharing, one GC thread, C1 only (HumanEval-sized programs never reach
 # the point where C2 pays off), no perf-data file. -ea on the test class only, so a test written
 # with Java's assert statement is really checked (the candidate's own asserts keep the JVM default).
@@ -148,10 +153,10 @@ def main_class(source: str) -> str:
 # --------------------------------------------------------------------------- building
 
 def sources(problem: Problem, completion: str) -> tuple[dict[str, str], list[str], str]:
-    """(source files, case names, main class) for a HumanEval-style problem: the candidate in package
-    `cand`, the test in `rrtf_t`. A prompt that does not declare exactly one top-level class (the
-    one the test uses) falls back to one package (documented limit: the candidate's classes can then
-    shadow the test's names)."""
+    """(source files, case names, main class) of the one-process build: the candidate in package `cand`, the
+    test in `rrtf_t` (every call wrapped in `R.plain`). A prompt that does not declare exactly one top-level
+    class (the one the test uses) falls back to one package (documented limit: the candidate's classes can
+    then shadow the test's names)."""
     prefix = problem.code_prefix
     classes = TOP_CLASS_RE.findall(prefix)
     if len(classes) != 1:
@@ -159,41 +164,134 @@ def sources(problem: Problem, completion: str) -> tuple[dict[str, str], list[str
         test, _, names = rewrite_test(problem.test)
         return {f"{main}.java": problem.program(completion) + "\n" + test + "\n" + REPORTER}, names, main
     cls = classes[0]
-    variables = {var for kind, var, made in SOLUTION_VAR_RE.findall(problem.test) if kind in (cls, "var") and made == cls}
     void_methods = set(re.findall(r"\bvoid\s+(\w+)\s*\(", prefix))
-    test, _, names = rewrite_test(problem.test, variables, void_methods)
-    imports = "".join(m.group(0).strip() + "\n" for m in IMPORT_RE.finditer(prefix))
-    candidate = f"package {CAND_PACKAGE};\n" + TOP_CLASS_RE.sub(f"public class {cls}", prefix, count=1) + completion
+    test, _, names = rewrite_test(problem.test, _solution_vars(problem.test, cls), void_methods)
     main = main_class(problem.test)
-    test_file = f"package {TEST_PACKAGE};\n{imports}import {CAND_PACKAGE}.{cls};\n{test}\n{REPORTER}"
-    return {f"{CAND_PACKAGE}/{cls}.java": candidate, f"{TEST_PACKAGE}/{main}.java": test_file}, names, f"{TEST_PACKAGE}.{main}"
+    test_file = f"package {TEST_PACKAGE};\n{_imports(prefix)}import {CAND_PACKAGE}.{cls};\n{test}\n{REPORTER}"
+    return {f"{CAND_PACKAGE}/{cls}.java": _candidate(prefix, cls, completion),
+            f"{TEST_PACKAGE}/{main}.java": test_file}, names, f"{TEST_PACKAGE}.{main}"
+
+
+def _solution_vars(test: str, cls: str) -> set[str]:
+    return {var for kind, var, made in SOLUTION_VAR_RE.findall(test) if kind in (cls, "var") and made == cls}
+
+
+def _imports(prefix: str) -> str:
+    return "".join(m.group(0).strip() + "\n" for m in IMPORT_RE.finditer(prefix))
+
+
+def _candidate(prefix: str, cls: str, completion: str) -> str:
+    return f"package {CAND_PACKAGE};\n" + TOP_CLASS_RE.sub(f"public class {cls}", prefix, count=1) + completion
+
+
+def pair_sources(problem: Problem, completion: str) -> tuple[dict[str, str], dict[str, str], list[str], str]:
+    """(the test's sources, the candidate's sources, case names, main class) of the process-separated build
+    (sandbox/compiled/java_pair.py); java_pair.Fallback when the problem's signatures are outside the codec."""
+    prefix = problem.code_prefix
+    classes = TOP_CLASS_RE.findall(prefix)
+    if len(classes) != 1:
+        raise java_pair.Fallback("the prompt does not declare exactly one top-level class")
+    cls = classes[0]
+    entry, _ = java_pair.entry_method(prefix)
+    declared = {m.group("name") for m in code_matches(prefix, java_pair.DECL_RE)}
+    wanted = java_pair.called_methods(problem.test, _solution_vars(problem.test, cls), cls) - declared
+    extras = java_pair.candidate_methods(completion, wanted) if wanted else []
+    test, _, names = rewrite_test(problem.test)  # no R.plain: every value the test holds was decoded by the codec
+    main = main_class(problem.test)
+    wire = java_pair.wire_source()
+    test_files = {f"{TEST_PACKAGE}/{main}.java": f"package {TEST_PACKAGE};\n{_imports(prefix)}{test}\n{REPORTER}",
+                  f"{TEST_PACKAGE}/{cls}.java": java_pair.trusted_solution(prefix, entry, extras), WIRE_FILE: wire}
+    cand_files = {f"{CAND_PACKAGE}/{cls}.java": _candidate(prefix, cls, completion), WIRE_FILE: wire,
+                  f"{CAND_PACKAGE}/{java_pair.DISPATCH_CLASS}.java": java_pair.dispatcher([entry, *extras], cls)}
+    return test_files, cand_files, names, f"{TEST_PACKAGE}.{main}"
+
+
+_TEST_CLASSES = BytesCache(256)  # the test's compiled classes per problem (~20 KB each), or why they did not compile
+
+
+def _test_classes(server: javac_server.JavacServer, files: dict[str, str], timeout_s: float) -> dict[str, bytes]:
+    """The test's program does not depend on the candidate: compiled once per problem and thread pool."""
+    key = hashlib.sha256(marshal.dumps(sorted(files.items()))).hexdigest()
+    cached = _TEST_CLASSES.get(key)
+    if cached is None:
+        result = server.compile(files, timeout_s)
+        if result.timed_out:  # not cached: the machine may just be busy
+            raise java_pair.Fallback("the test's program timed out compiling")
+        cached = marshal.dumps((result.ok, result.class_files() if result.ok else result.diagnostics[:2000]))
+        _TEST_CLASSES.put(key, cached)
+    ok, value = marshal.loads(cached)
+    if not ok:
+        first = next((line.strip() for line in value.splitlines() if "error" in line), value[:200])
+        raise java_pair.Fallback(f"the test does not compile against the prompt's signatures: {first[:200]}")
+    return value
+
+
+def _jvm(config: SandboxConfig) -> list[str]:
+    heap = [f"-Xmx{config.memory_mb}m"] if config.memory_mb else []
+    # -Xss sizes the launcher's main thread (deep recursion); ThreadStackSize, after it, the JVM's own threads,
+    # which would otherwise each map 64 MB of RLIMIT_DATA (~600 MB at start). -Xms: commit the heap as it grows.
+    return ["java", *JVM_FLAGS, *heap, "-Xms8m", f"-Xss{JAVA_STACK_MB}m", "-XX:ThreadStackSize=1024"]
 
 
 def build(problem: Problem, completion: str, config: SandboxConfig) -> tuple[Build | None, dict]:
     """The run, or (None, compile failure) when the warm javac already found a compile error."""
+    server = javac_server.for_thread() if Settings.from_config(config).isolation == "bwrap" else None
+    one_process = ""
+    if not problem.io_cases:
+        try:
+            return _pair_build(problem, completion, config, server)
+        except java_pair.Fallback as exc:
+            one_process = str(exc)
     if problem.io_cases:
         main, names = main_class(problem.program(completion)), []
         files = {f"{main}.java": problem.program(completion)}
     else:
         files, names, main = sources(problem, completion)
-    heap = [f"-Xmx{config.memory_mb}m"] if config.memory_mb else []
-    # -Xss sizes the launcher's main thread (deep recursion); ThreadStackSize, after it, the JVM's own threads,
-    # which would otherwise each map 64 MB of RLIMIT_DATA (~600 MB at start). -Xms: commit the heap as it grows.
-    run = ["java", *JVM_FLAGS, *heap, "-Xms8m", f"-Xss{JAVA_STACK_MB}m", "-XX:ThreadStackSize=1024", f"-ea:{main}",
-           "-cp", "../bin/classes", main]
+    run = [*_jvm(config), f"-ea:{main}", "-cp", "../bin/classes", main]
     common = {"install": [["build/classes", "classes", "read"]], "run_argv": run, "case_names": names, "channel_fd": 0,
-              "send_key": True, "memory_mb": None, "data_mb": data_limit(config.memory_mb), "nproc": PROGRAM_NPROC}
-    server = javac_server.for_thread() if Settings.from_config(config).isolation == "bwrap" else None
+              "send_key": True, "memory_mb": None, "data_mb": data_limit(config.memory_mb), "nproc": PROGRAM_NPROC,
+              "one_process": one_process}
     if server is None:  # javac in the run sandbox
         units = {"build": {path: text.encode() for path, text in files.items()}}
         steps = [["run", "build", ["javac", *JAVAC_FLAGS, *files], 0]]
         return Build(units=units, steps=steps, compile_memory_mb=None, **common), {}
+    return _compiled(server, files, config, "build", common)
+
+
+def _compiled(server, files: dict[str, str], config: SandboxConfig, unit: str, common: dict,
+              more_units: dict | None = None) -> tuple[Build | None, dict]:
     start = time.monotonic()
     result = server.compile(files, config.compile_timeout_s)
     if not result.ok:
         return None, {"log": result.diagnostics, "timed_out": result.timed_out, "duration_s": time.monotonic() - start}
-    units = {"build": {f"classes/{path}": data for path, data in result.class_files().items()}}
+    units = {unit: {f"classes/{path}": data for path, data in result.class_files().items()}, **(more_units or {})}
     return Build(units=units, steps=[], **common), {}
+
+
+def _pair_build(problem: Problem, completion: str, config: SandboxConfig, server) -> tuple[Build | None, dict]:
+    """Two programs: the candidate's (its code, the dispatcher, the codec; as its own uid) and the test's."""
+    test_files, cand_files, names, main = pair_sources(problem, completion)
+    data_mb = data_limit(config.memory_mb)
+    prlimit = [PRLIMIT, f"--data={data_mb << 20}", "--"] if data_mb else []
+    candidate = [*prlimit, *_jvm(config), ADD_OPENS, "-cp", "../bin/cclasses", f"{CAND_PACKAGE}.{java_pair.DISPATCH_CLASS}"]
+    run = [*_jvm(config), ADD_OPENS, f"-ea:{main}", "-cp", "../bin/tclasses", main]
+    # Each program's classes are readable by that program's uid only: the candidate cannot read the test's code.
+    common = {"install": [["cand/classes", "cclasses", "read", "cand"], ["test/classes", "tclasses", "read", "run"]],
+              "run_argv": run, "candidate_argv": candidate, "case_names": names, "channel_fd": 0, "send_key": True,
+              "memory_mb": None, "data_mb": data_mb, "nproc": PROGRAM_NPROC}
+    if server is None:  # javac in the run sandbox: the two units compile at once, each as its own uid
+        units = {"cand": {p: t.encode() for p, t in cand_files.items()}, "test": {p: t.encode() for p, t in test_files.items()}}
+        steps = [["parallel", [["run", "cand", ["javac", *JAVAC_FLAGS, *cand_files], 0],
+                               ["run", "test", ["javac", *JAVAC_FLAGS, *test_files], 0]]]]
+        return Build(units=units, steps=steps, compile_memory_mb=None, **common), {}
+    wire = javac_server.wire_classes() if server.classpath else None
+    if wire:  # the codec is precompiled and on the server's class path: each program gets its class files
+        test_files, cand_files = ({p: t for p, t in files.items() if p != WIRE_FILE} for files in (test_files, cand_files))
+    test_classes = {**(wire or {}), **_test_classes(server, test_files, config.compile_timeout_s)}
+    b, failure = _compiled(server, cand_files, config, "cand", common, {"test": {f"classes/{p}": d for p, d in test_classes.items()}})
+    if b is not None and wire:
+        b.units["cand"].update({f"classes/{p}": d for p, d in wire.items()})
+    return b, failure
 
 
 def validate(problem: Problem) -> None:

@@ -1,26 +1,30 @@
 """Rust: HumanEvalPack Rust tests (`#[cfg(test)] mod tests { #[test] fn ... }`) rewritten into a
 program with per-case reports, built so that the test is out of the candidate's reach.
 
-Two crates, two uids (as C++'s two units):
-- `cand`, an rlib: the prompt + completion, with the entry point (and any top-level type or function
-  the test names) made `pub`. It is compiled as the candidate unit's uid, which cannot read the test's
-  unit (`include_bytes!` reads files at compile time); no build scripts, no proc macros, so nothing of
-  the candidate runs while building.
-- the test's binary: the prompt's own `use` lines and helpers (so Rust/32's `poly` is the prompt's,
-  not the candidate's), a wrapper `fn entry(..) -> T { cand::entry(..) }` with the prompt's own
-  signature -- the test then only ever holds values of the declared types, compared by std's
-  `PartialEq` --, the names it uses from `cand` imported one by one (never a glob: no candidate macro
-  can shadow `assert_eq!`, no prelude or primitive name is taken from `cand`), the rewritten test and
-  the reporter. Each case runs under `catch_unwind`; lines go to fd 3 tagged with SipHash-2-4 under a
-  per-run key that exists only in the test's unit and the execute-only program.
-- A candidate could still override a C symbol the test's std uses (`#[no_mangle] fn bcmp` makes
-  every slice compare equal): the attributes and macros that name symbols or sections
-  (`no_mangle`, `export_name`, `link_section`, `link_name`, `asm!`, `global_asm!`) are refused, and the
-  compiled rlib's defined global symbols must all be compiler-mangled names (checked with `nm`).
+Two programs, two uids (sandbox/compiled/rust_pair.py; the wire: sandbox/compiled/wire.py):
+- the candidate's program: the prompt + completion (its own `fn main` renamed), a generated `main` that
+  serves calls on fd 3 and the codec (codecs/wire.rs). It runs as its own uid with no key, no test and
+  no report socket: whatever it does to its own memory, symbols (`#[no_mangle]`), constructors or
+  values reaches the test only as the plain data of its replies.
+- the test's program: the prompt's own `use` lines and helpers (so Rust/32's `poly` is the prompt's),
+  a stub with the **prompt's signature** that calls the candidate over fd 4 and decodes the reply into
+  the declared std types -- compared by std's `PartialEq` --, the rewritten test and the reporter. Each
+  case runs under `catch_unwind`; lines go to the report socket tagged with SipHash-2-4 under a per-run
+  key the runner writes on that socket first. It contains no candidate code and depends on the problem
+  only, so it is compiled once per problem and reused (`_TEST_PROGRAMS`): a sample costs one rustc.
+- Fallback (`Build.one_process`, the verdict's isolation then says "+one-process"): a signature the codec
+  does not carry (HumanEvalPack Rust/22 and Rust/137: `dyn Any` values, whose Rust type the wire cannot
+  name) keeps the older build -- the candidate's code an rlib `cand`, compiled as its own uid, linked into
+  the test's program behind a wrapper with the prompt's signature, the names the test uses imported one
+  by one (never a glob, a macro or a prelude name), the key compiled in. There a `#[no_mangle] fn bcmp`
+  would make every slice compare equal, so the rlib's defined global symbols must all be compiler-mangled
+  (`nm`). In both builds the attributes and macros that name symbols or sections (`no_mangle`,
+  `export_name`, `link_section`, `link_name`, `asm!`, `global_asm!`) are refused in the source: harmless
+  in a program of the candidate's own, and no HumanEval answer needs them.
 
 Dependencies: the reference evaluation builds with cargo and the crates `rand`, `regex`, `md5`;
 here Debian's packaged crates (/usr/share/cargo/registry) are built once per machine with cargo,
-offline, into a read-only cache, and each sample is two plain `rustc` runs against those rlibs --
+offline, into a read-only cache, and each sample is plain `rustc` runs against those rlibs --
 cargo per sample would resolve and fingerprint the whole dependency graph every time (~1 s).
 The tests were written for rand 0.4 (`rng.gen_range(0, 4)`); Debian packages 0.8, so the test's
 crate sees a 0.4-style `Rng` (gen_range(low, high), gen) implemented with 0.8, and its `rand::thread_rng()`
@@ -37,11 +41,14 @@ import os
 import re
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from sandbox.base.records import Problem, Verdict
+from sandbox.compiled.cache import BytesCache
 from sandbox.compiled.run import Build
 from sandbox.compiled.run import judge as compiled_judge
+from sandbox.compiled.rust_pair import Signature, Unsupported, candidate_program, harness, parse_signature, stub
 from sandbox.compiled.rust_source import entry_header, identifiers, make_public, mask, rewrite_test, top_level_items
 from sandbox.compiled.toolchain import MISSING, missing_tools, missing_verdict, refused_verdict
 from sandbox.config import SandboxConfig
@@ -91,59 +98,10 @@ mod rand {  // what the tests draw is seeded: a verdict must not depend on luck 
     }
 }
 """
-HARNESS = r"""
-#[path = "key.rs"]
-mod rrtf_key;
-mod rrtf_h {
-    use std::io::Write;
-    use std::os::unix::io::FromRawFd;
-    fn rounds(v: &mut [u64; 4], n: usize) {
-        for _ in 0..n {
-            v[0] = v[0].wrapping_add(v[1]); v[1] = v[1].rotate_left(13) ^ v[0]; v[0] = v[0].rotate_left(32);
-            v[2] = v[2].wrapping_add(v[3]); v[3] = v[3].rotate_left(16) ^ v[2];
-            v[0] = v[0].wrapping_add(v[3]); v[3] = v[3].rotate_left(21) ^ v[0];
-            v[2] = v[2].wrapping_add(v[1]); v[1] = v[1].rotate_left(17) ^ v[2]; v[2] = v[2].rotate_left(32);
-        }
-    }
-    fn sip(k: &[u8; 16], m: &[u8]) -> u64 {  // SipHash-2-4 (sandbox/worker/siphash.py)
-        let mut a = [0u8; 8]; a.copy_from_slice(&k[..8]); let k0 = u64::from_le_bytes(a);
-        a.copy_from_slice(&k[8..]); let k1 = u64::from_le_bytes(a);
-        let mut v = [k0 ^ 0x736f6d6570736575, k1 ^ 0x646f72616e646f6d, k0 ^ 0x6c7967656e657261, k1 ^ 0x7465646279746573];
-        let end = m.len() - m.len() % 8;
-        for c in m[..end].chunks(8) {
-            a.copy_from_slice(c); let w = u64::from_le_bytes(a);
-            v[3] ^= w; rounds(&mut v, 2); v[0] ^= w;
-        }
-        let mut b = ((m.len() & 0xff) as u64) << 56;
-        for (j, x) in m[end..].iter().enumerate() { b |= (*x as u64) << (8 * j); }
-        v[3] ^= b; rounds(&mut v, 2); v[0] ^= b; v[2] ^= 0xff; rounds(&mut v, 4);
-        v[0] ^ v[1] ^ v[2] ^ v[3]
-    }
-    pub fn emit(msg: &str) {  // one write per line: what was reported before a crash is kept
-        let line = format!("{:016x} {}\n", sip(&super::rrtf_key::KEY, msg.as_bytes()), msg);
-        let mut out = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(3) });
-        let _ = out.write_all(line.as_bytes());
-    }
-    fn clean(s: &str) -> String { s.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(300).collect() }
-    pub fn case<F: FnOnce()>(i: usize, f: F) {
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-            Ok(()) => emit(&format!("{} P", i)),
-            Err(payload) => {
-                let text = if let Some(s) = payload.downcast_ref::<&str>() { s.to_string() }
-                           else if let Some(s) = payload.downcast_ref::<String>() { s.clone() }
-                           else { "panic".to_string() };
-                std::mem::forget(payload);  // a candidate's payload may panic when dropped
-                emit(&format!("{} F AssertionError: {}", i, clean(&text)));
-            }
-        }
-    }
-}
-fn main() {
-    std::panic::set_hook(Box::new(|_| {}));
-    tests::%(test_fn)s();
-    rrtf_h::emit("END");
-}
-"""
+CANDIDATE_OPT = ["-C", "opt-level=2"]  # the candidate's code runs as fast as it did in its rlib
+TEST_OPT = ["-C", "opt-level=1", "-C", "strip=symbols"]  # compiled once per problem; stripped to stay under KEEP_LIMIT
+KEEP_LIMIT = 4 << 20  # what the runner's "keep" step returns at most (sandbox/worker/runner.py)
+_TEST_PROGRAMS = BytesCache(128)
 KEY_SOURCE = "pub const KEY: [u8; 16] = [{key_bytes}];\n"
 
 
@@ -207,31 +165,74 @@ def dependencies() -> tuple[Path, dict[str, str]] | None:
     return built / "deps", json.loads((built / "deps" / "externs.json").read_text())
 
 
-def test_source(problem: Problem, program: str) -> tuple[str, str, list[str]]:
-    """(the test crate's main.rs, the candidate crate's source, case names)."""
-    test, fn, names = rewrite_test(problem.test)
-    prefix = problem.code_prefix
-    header = entry_header(prefix, problem.entry_point) if prefix else None
-    own = set()  # what the test's crate defines itself: the prompt's helpers and the entry's wrapper
-    entry = problem.entry_point
-    if header is not None:
-        before, signature, params, entry = header
-        before = before.replace("fn main(){}", "").replace("use rand::Rng;", "use crate::rrtf_rand04::Rng;")
-        own = {name for _, name, _ in top_level_items(before)} | {entry}
-        wrapper = f"{signature} {{ cand::{entry}({', '.join(params)}) }}\n"
-        root = before + "\n" + wrapper
-    else:  # no prompt to take the signature from: the entry point is imported as it is
-        root = ""
-    used, macros = identifiers(problem.test)
+def _root(prefix: str, entry: str) -> tuple[str, str, list[str], str, set[str]] | None:
+    """(the prompt's helpers and `use` lines for the test's crate, the entry point's header, its parameter names, its
+    name, what the test's crate defines itself), or None where the prompt does not open the entry point's body."""
+    header = entry_header(prefix, entry) if prefix else None
+    if header is None:
+        return None
+    before, signature, params, entry = header
+    before = before.replace("fn main(){}", "").replace("use rand::Rng;", "use crate::rrtf_rand04::Rng;")
+    return before, signature, params, entry, {name for _, name, _ in top_level_items(before)} | {entry}
+
+
+def _taken(test: str, program: str, root: str, own: set[str], entry: str, headless: bool) -> list[str]:
+    """The names the test uses that only the candidate's code defines (one by one: never a macro, a prelude name)."""
+    used, macros = identifiers(test)
     imported = set()
     for line in mask(root).splitlines():
         if line.strip().startswith("use "):
             imported |= identifiers(line)[0]
     wanted = {entry} | {name for _, name, _ in top_level_items(program) if name in used}
-    take = sorted(n for n in wanted - own - macros - PRELUDE - imported if n in used or (n == entry and header is None))
+    return sorted(n for n in wanted - own - macros - PRELUDE - imported if n in used or (n == entry and headless))
+
+
+def test_source(problem: Problem, program: str) -> tuple[str, str, list[str]]:
+    """One-process build: (the test crate's main.rs, the candidate crate's source, case names)."""
+    test, fn, names = rewrite_test(problem.test)
+    found = _root(problem.code_prefix, problem.entry_point)
+    if found is not None:  # the test calls a wrapper with the prompt's own signature
+        before, signature, params, entry, own = found
+        root = before + "\n" + f"{signature} {{ cand::{entry}({', '.join(params)}) }}\n"
+    else:  # no prompt to take the signature from: the entry point is imported as it is
+        root, entry, own = "", problem.entry_point, set()
+    take = _taken(problem.test, program, root, own, entry, found is None)
     imports = f"use cand::{{{', '.join(take)}}};\n" if take else ""
-    main = RAND04 + root + imports + test + HARNESS.replace("%(test_fn)s", fn)
+    main = RAND04 + root + imports + test + harness(fn, separated=False)
+    wanted = {entry} | {name for _, name, _ in top_level_items(program) if name in identifiers(problem.test)[0]}
     return main, make_public(program, wanted), names
+
+
+@dataclass
+class Pair:
+    """How a problem is judged: separated (its signature, the test's whole program) or why not."""
+
+    signature: Signature | None
+    test_main: str
+    names: list[str]
+    one_process: str = ""
+
+
+@functools.lru_cache(maxsize=256)
+def _pair(prefix: str, entry: str, test: str, canonical: str) -> Pair:
+    rewritten, fn, names = rewrite_test(test)
+    found = _root(prefix, entry)
+    if found is None:
+        return Pair(None, "", names, "the prompt does not open the entry point's body: no signature to call through")
+    before, signature, _, name, own = found
+    try:
+        sig = parse_signature(signature)
+    except Unsupported as exc:
+        return Pair(None, "", names, f"signature outside the wire's codec ({exc}): {signature[:200]}")
+    # Decided from trusted text only (the canonical solution), never from a candidate's code.
+    taken = [n for n in _taken(test, prefix + canonical, before, own, name, False) if n != name]
+    if taken:
+        return Pair(None, "", names, f"the test names what the candidate's code defines: {', '.join(taken)}")
+    return Pair(sig, RAND04 + before + "\n" + stub(sig) + rewritten + harness(fn, separated=True), names)
+
+
+def pair(problem: Problem) -> Pair:
+    return _pair(problem.code_prefix, problem.entry_point, problem.test, problem.canonical_solution)
 
 
 def validate(problem: Problem) -> None:
@@ -242,29 +243,58 @@ def validate(problem: Problem) -> None:
 
 def judge(problem: Problem, completion: str, sample_index: int, config: SandboxConfig) -> Verdict:
     program = problem.program(completion)
-    main, cand, names = test_source(problem, program)
+    plan = pair(problem)
     missing = toolchain_error()
     deps = None if missing else dependencies()
     if missing or deps is None:
         why = f" ({BUILD_ERRORS[-1][:200]})" if BUILD_ERRORS else ""
-        return missing_verdict(problem.task_id, sample_index, names, missing or f"{MISSING}: the crates {', '.join(CRATES)} "
-                               f"could not be built from {REGISTRY}{why}", config)
+        return missing_verdict(problem.task_id, sample_index, plan.names, missing or f"{MISSING}: the crates "
+                               f"{', '.join(CRATES)} could not be built from {REGISTRY}{why}", config)
+    # Refused in both builds: harmless in a program of the candidate's own, but there is no reason to allow them.
     refused = REFUSED.search(mask(program))
     if refused:
-        return refused_verdict(problem.task_id, sample_index, names, f"compile error: `{refused.group()}` is not allowed", config)
+        return refused_verdict(problem.task_id, sample_index, plan.names, f"compile error: `{refused.group()}` is not allowed",
+                               config)
     deps_dir, externs = deps
     flags = [f"--edition={EDITION}", "-A", "warnings", "-C", "debuginfo=0", "-L", f"dependency={deps_dir}",
              *[a for c, f in externs.items() for a in ("--extern", f"{c}={deps_dir}/{f}")]]
     gold = ["-C", "link-arg=-fuse-ld=gold"] if shutil.which("ld.gold") else []
+    rustc = ["/usr/bin/env", "TMPDIR=.", RUSTC, *flags, *gold]
+    build = _pair_build(plan, program, rustc) if plan.signature else _one_process_build(problem, program, flags, rustc)
+    build.memory_mb, build.nproc, build.ro_binds = config.memory_mb, PROGRAM_NPROC, [str(deps_dir)]
+    return compiled_judge(problem, completion, sample_index, config, build)
+
+
+def _pair_build(plan: Pair, program: str, rustc: list[str]) -> Build:
+    """Two programs: the candidate's (its code, the dispatcher, the codec; its own uid, no key) and the test's,
+    compiled once per problem (it depends on nothing else) and reused from _TEST_PROGRAMS."""
+    cache_key = hashlib.sha256(f"{rustc}|{TEST_OPT}|{plan.test_main}".encode()).hexdigest()
+    cached = _TEST_PROGRAMS.get(cache_key)
+    cand = ["run", "cand", [*rustc, *CANDIDATE_OPT, "cand.rs", "-o", "cprog"], 0]
+    # The test's program first and kept at once: a candidate that does not compile still leaves it for the next sample.
+    steps = [cand] if cached else [["run", "test", [*rustc, *TEST_OPT, "main.rs", "-o", "prog"], 0], ["keep", "test/prog"], cand]
+
+    def keep(kept: dict[str, bytes]) -> None:
+        data = kept.get("test/prog") or b""
+        if len(data) < KEEP_LIMIT:  # the runner returns at most KEEP_LIMIT bytes: a longer program is cut
+            _TEST_PROGRAMS.put(cache_key, data)
+
+    return Build(units={"cand": {"cand.rs": candidate_program(program, plan.signature).encode()},
+                        "test": {"prog": cached} if cached else {"main.rs": plan.test_main.encode()}},
+                 steps=steps, install=[["test/prog", "prog", "exec", "run"], ["cand/cprog", "cprog", "exec", "cand"]],
+                 run_argv=["../bin/prog"], candidate_argv=["../bin/cprog"], case_names=plan.names, send_key=True,
+                 on_kept=None if cached else keep)
+
+
+def _one_process_build(problem: Problem, program: str, flags: list[str], rustc: list[str]) -> Build:
+    """The candidate's rlib linked into the test's program (the key compiled in): for signatures outside the codec."""
+    main, cand, names = test_source(problem, program)
     check = (f'{RUSTC} {" ".join(flags)} -C opt-level=2 --crate-type rlib --crate-name cand cand.rs -o libcand.rlib || exit 1; '
              f"bad=$(nm -g --defined-only libcand.rlib 2>/dev/null | awk 'NF==3 {{print $3}}' | grep -Ev '{SYMBOLS_OK}' | head -3); "
              f'[ -z "$bad" ] || {{ echo "error: the candidate defines symbols outside its crate:" $bad; exit 1; }}')
-    build = Build(units={"cand": {"cand.rs": cand.encode()}, "test": {"main.rs": main.encode()}},
-                  steps=[["run", "cand", ["/bin/sh", "-c", f"export TMPDIR=$PWD; {check}"], 0],
-                         ["move", "cand/libcand.rlib", "test/libcand.rlib"],
-                         ["run", "test", ["/usr/bin/env", "TMPDIR=.", RUSTC, *flags, *gold, "-C", "opt-level=1",
-                                          "--extern", "cand=libcand.rlib", "main.rs", "-o", "prog"], 0]],
-                  install=[["test/prog", "prog", "exec"]], run_argv=["../bin/prog"], case_names=names,
-                  key_file="test/key.rs", key_source=KEY_SOURCE, memory_mb=config.memory_mb, nproc=PROGRAM_NPROC,
-                  ro_binds=[str(deps_dir)])
-    return compiled_judge(problem, completion, sample_index, config, build)
+    return Build(units={"cand": {"cand.rs": cand.encode()}, "test": {"main.rs": main.encode()}},
+                 steps=[["run", "cand", ["/bin/sh", "-c", f"export TMPDIR=$PWD; {check}"], 0],
+                        ["move", "cand/libcand.rlib", "test/libcand.rlib"],
+                        ["run", "test", [*rustc, "-C", "opt-level=1", "--extern", "cand=libcand.rlib", "main.rs", "-o", "prog"], 0]],
+                 install=[["test/prog", "prog", "exec"]], run_argv=["../bin/prog"], case_names=names,
+                 key_file="test/key.rs", key_source=KEY_SOURCE, one_process=pair(problem).one_process)

@@ -23,28 +23,24 @@ import base64
 import json
 import os
 import re
-import resource
-import select
-import shutil
 import signal
 import socket
 import sys
 import time
 
+from .processes import Processes, as_text, exit_info, feed_input, megabytes
 from .protocol import REPORT_LIMIT, send_frame
 from .siphash import tag
 
-PATH = "/usr/local/bin:/usr/bin:/bin"
 LOG_LIMIT = 16000  # compiler output kept
 REPORTS_LIMIT = 256 << 10
 STDERR_TAIL = 2000
-UID_RANGE = (2_000_001, 3_000_000)
 KEEP_LIMIT = 4 << 20
 MAX_TIMEOUTS = 2  # stdin/stdout mode: after two timeouts the remaining cases are not run
 _MANGLED = re.compile(r"[A-Za-z0-9_.$]+")
 
 
-class Runner:
+class Runner(Processes):
     def __init__(self, spec: dict):
         self.spec = spec
         self.root = os.getcwd()  # the sandbox's private work dir
@@ -53,87 +49,7 @@ class Runner:
         self.uids: dict[str, int] = {}
         self.key = bytes.fromhex(spec["run"]["key"]) if spec["run"].get("key") else b""
         self.kept: dict[str, str] = {}
-
-    # -- processes --------------------------------------------------------------------------------
-    def uid(self, name: str) -> int:
-        if name not in self.uids:
-            used = set(self.uids.values())
-            uid = int.from_bytes(os.urandom(4), "big") % (UID_RANGE[1] - UID_RANGE[0]) + UID_RANGE[0]
-            self.uids[name] = uid + 1 if uid in used else uid
-        return self.uids[name]
-
-    def start(self, argv: list[str], *, as_uid: str, cwd: str, fds: dict[int, int], limits: dict) -> int:
-        exe = argv[0] if "/" in argv[0] else shutil.which(argv[0], path=PATH) or argv[0]
-        env = {"PATH": PATH, "HOME": cwd, "LANG": "C.UTF-8"}
-        uid = self.uid(as_uid)
-        pid = os.fork()
-        if pid == 0:
-            try:
-                high = {target: os.dup(fd) for target, fd in fds.items()}  # no clash while dup2-ing
-                for target, fd in high.items():
-                    os.dup2(fd, target)
-                os.closerange(max(fds) + 1, 1 << 16)
-                os.chdir(cwd)
-                os.setsid()
-                for name, value in limits.items():
-                    if value is not None:
-                        resource.setrlimit(getattr(resource, name), (value, value))
-                if self.privileged:
-                    os.setgroups([])
-                    os.setgid(uid)
-                    os.setuid(uid)
-                os.execve(exe, argv, env)
-            except BaseException:
-                pass
-            os._exit(127)
-        return pid
-
-    def end_everything(self, pid: int, kill_all: bool = True) -> None:
-        """Kill the program and whatever it left running. In the sandbox's own PID namespace every
-        process but init and this one belongs to the run: kill(-1) takes them all at once. Compile
-        steps (`kill_all` False; others may be running) end with their process group."""
-        if kill_all and self.own_pidns and self.privileged:
-            try:
-                os.kill(-1, signal.SIGKILL)
-            except OSError:
-                pass
-        else:
-            for target in (-pid, pid):
-                try:
-                    os.kill(target, signal.SIGKILL)
-                except OSError:
-                    pass
-
-    def wait(self, pid: int, deadline: float, readers: dict[int, list], kill_all: bool = True) -> tuple[int | None, bool]:
-        """Drain `readers` (fd -> [bytearray, cap, total]) until the program exits and its pipes
-        close, or the deadline passes. Returns (wait status or None, timed out)."""
-        status, timed_out, exited_at = None, False, None
-        while readers:
-            if status is None:
-                done, st = os.waitpid(pid, os.WNOHANG)
-                if done:
-                    status, exited_at = st, time.monotonic()
-                    self.end_everything(pid, kill_all)  # leftovers must not hold the pipes open
-            now = time.monotonic()
-            if status is None and now >= deadline:
-                timed_out = True
-                self.end_everything(pid, kill_all)
-                _, status = os.waitpid(pid, 0)
-                exited_at = now
-            if exited_at is not None and time.monotonic() - exited_at > 1.0:
-                break
-            ready, _, _ = select.select(list(readers), [], [], 0.05 if status is not None else min(0.2, max(0.0, deadline - now)))
-            for fd in ready:
-                chunk = os.read(fd, 1 << 16)
-                if not chunk:
-                    del readers[fd]
-                    continue
-                buf, cap, _ = readers[fd]
-                readers[fd][2] += len(chunk)
-                buf += chunk[:max(0, cap - len(buf))]
-        if status is None:
-            _, status = os.waitpid(pid, 0)
-        return status, timed_out
+        self.others: dict[int, int | None] = {}  # other programs of the run (the candidate's): pid -> status once reaped
 
     # -- building ---------------------------------------------------------------------------------
     def prepare_dirs(self) -> None:
@@ -146,9 +62,9 @@ class Runner:
                 os.mkdir(dst)
             self.own(dst, self.uid(unit), 0o700)
         os.makedirs(os.path.join(self.root, "bin"), 0o755)
-        home = os.path.join(self.root, "home")
-        os.mkdir(home)
-        self.own(home, self.uid("run"), 0o700)
+        for home, party in (("home", "run"), ("chome", "cand")):  # the test's and the candidate's working dirs
+            os.mkdir(os.path.join(self.root, home))
+            self.own(os.path.join(self.root, home), self.uid(party), 0o700)
         os.chmod(self.root, 0o755)
 
     def own(self, path: str, uid: int, mode: int | None = None) -> None:
@@ -161,8 +77,8 @@ class Runner:
 
     def build(self) -> dict:
         log, timings = bytearray(), []
-        limits = {"RLIMIT_AS": _mb(self.spec.get("compile_memory_mb")), "RLIMIT_NPROC": 1024,
-                  "RLIMIT_FSIZE": _mb(self.spec["fsize_mb"]), "RLIMIT_NOFILE": self.spec["nofile"],
+        limits = {"RLIMIT_AS": megabytes(self.spec.get("compile_memory_mb")), "RLIMIT_NPROC": 1024,
+                  "RLIMIT_FSIZE": megabytes(self.spec["fsize_mb"]), "RLIMIT_NOFILE": self.spec["nofile"],
                   "RLIMIT_CPU": self.spec["compile_cpu_s"]}  # the host's rule (sandbox.supervise.cpu_and_wall)
         for step in self.spec["steps"]:
             if step[0] == "exports":
@@ -182,8 +98,8 @@ class Runner:
                 log += output
                 timings.append([label, seconds])
                 if timed_out or status != 0:
-                    return {"ok": False, "timed_out": timed_out, "log": _text(log[-LOG_LIMIT:])}
-        for src, name, mode in self.spec["install"]:
+                    return {"ok": False, "timed_out": timed_out, "log": as_text(log[-LOG_LIMIT:])}
+        for src, name, mode, *party in self.spec["install"]:
             target = os.path.join(self.root, "bin", name)
             os.rename(os.path.join(self.root, "u", src), target)
             if os.path.islink(target):  # compilers write files; anything else is refused
@@ -196,7 +112,19 @@ class Runner:
                     os.chmod(os.path.join(dirpath, f), 0o111 if mode == "exec" else 0o444)
             if os.path.isdir(target):
                 os.chmod(target, 0o755)
-        return {"ok": True, "timed_out": False, "log": _text(log[-LOG_LIMIT:]), "timings": timings}
+            if party and self.privileged:
+                self.only_for(target, party[0], mode)
+        return {"ok": True, "timed_out": False, "log": as_text(log[-LOG_LIMIT:]), "timings": timings}
+
+    def only_for(self, target: str, party: str, mode: str) -> None:
+        """An installed file that only one program may use (the test's, or the candidate's): owned by
+        root, group the program's own, group-execute or group-read only. So the candidate can neither
+        read the test's code (its expected values) nor run the test's program, and the reverse."""
+        gid = self.uid(party)
+        for dirpath, dirnames, filenames in os.walk(target) if os.path.isdir(target) else [("", [], [target])]:
+            for name in [dirpath] * bool(dirpath) + [os.path.join(dirpath, n) for n in dirnames + filenames]:
+                os.chown(name, 0, gid, follow_symlinks=False)
+                os.chmod(name, 0o050 if os.path.isdir(name) else 0o010 if mode == "exec" else 0o040)
 
     def run_steps(self, steps: list, limits: dict) -> list[tuple[str, bytearray, int | None, bool, float]]:
         """Run compile steps (["run", unit, argv, timeout_s]) at once -- each unit as its own uid,
@@ -258,8 +186,8 @@ class Runner:
     # -- running ----------------------------------------------------------------------------------
     def program_limits(self) -> dict:
         run = self.spec["run"]
-        return {"RLIMIT_AS": _mb(run.get("memory_mb")), "RLIMIT_NPROC": run["nproc"], "RLIMIT_CPU": run["cpu_s"],
-                "RLIMIT_FSIZE": _mb(self.spec["fsize_mb"]), "RLIMIT_NOFILE": self.spec["nofile"], "RLIMIT_CORE": 0}
+        return {"RLIMIT_AS": megabytes(run.get("memory_mb")), "RLIMIT_NPROC": run["nproc"], "RLIMIT_CPU": run["cpu_s"],
+                "RLIMIT_FSIZE": megabytes(self.spec["fsize_mb"]), "RLIMIT_NOFILE": self.spec["nofile"], "RLIMIT_CORE": 0}
 
     def run_harness(self) -> dict:
         """One run of the program with its rewritten test main; reports come on the socket."""
@@ -272,21 +200,50 @@ class Runner:
         null = os.open(os.devnull, os.O_RDONLY)
         channel = int(run["channel_fd"])
         fds = {0: null, 1: out_w, 2: err_w, channel: theirs.fileno()}
-        pid = self.start(run["argv"], as_uid="run", cwd=os.path.join(self.root, "home"), fds=fds,
-                         limits=self.program_limits())
-        for fd in (out_w, err_w, null):
-            os.close(fd)
-        theirs.close()
         reports, out, err = bytearray(), bytearray(), bytearray()
         preview = run["preview"]
         readers = {ours.fileno(): [reports, REPORTS_LIMIT, 0], out_r: [out, preview, 0], err_r: [err, preview, 0]}
+        candidate = self.start_candidate(run["candidate"], null, fds, readers) if run.get("candidate") else None
+        pid = self.start(run["argv"], as_uid="run", cwd=os.path.join(self.root, "home"), fds=fds,
+                         limits=self.program_limits())
+        test_end = (fds[int(run["candidate"]["test_fd"])],) if candidate else ()
+        for fd in (out_w, err_w, null, *test_end):
+            os.close(fd)
+        theirs.close()
         status, timed_out = self.wait(pid, time.monotonic() + run["timeout_s"], readers)
-        for fd in (out_r, err_r):
+        for fd in (out_r, err_r, *(candidate[1:3] if candidate else ())):
             os.close(fd)
         ours.close()
         verified, rejected = self.verify(reports)
-        return {**_exit(status, timed_out), "reports": verified, "rejected_lines": rejected,
-                "stdout": _text(out), "stderr": _text(err)}
+        result = {**exit_info(status, timed_out), "reports": verified, "rejected_lines": rejected,
+                  "stdout": as_text(out), "stderr": as_text(err)}
+        if candidate:
+            cpid, _, _, c_out, c_err = candidate
+            st = self.others[cpid]
+            if st is None or st == -1:
+                os.waitpid(cpid, 0)
+            result["candidate"] = {**(exit_info(st, False) if st not in (None, -1) else {"rc": None, "signal": None, "timed_out": False}),
+                                   "running_at_end": st in (None, -1), "stdout": as_text(c_out), "stderr": as_text(c_err)}
+        return result
+
+    def start_candidate(self, cand: dict, null: int, test_fds: dict, readers: dict) -> tuple:
+        """The candidate's program of a process-separated run (sandbox/compiled/wire.py): its own uid and
+        working dir, the calls socket at `fd`, whose other end the test's program gets at `test_fd`.
+        It gets neither the report socket nor the key."""
+        test_end, cand_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        pid = self.start(cand["argv"], as_uid="cand", cwd=os.path.join(self.root, "chome"),
+                         fds={0: null, 1: out_w, 2: err_w, int(cand["fd"]): cand_end.fileno()}, limits=self.program_limits())
+        self.others[pid] = None
+        for fd in (out_w, err_w):
+            os.close(fd)
+        cand_end.close()
+        test_fds[int(cand["test_fd"])] = test_end.detach()
+        out, err = bytearray(), bytearray()
+        readers[out_r] = [out, self.spec["run"]["preview"], 0]
+        readers[err_r] = [err, self.spec["run"]["preview"], 0]
+        return pid, out_r, err_r, out, err
 
     def verify(self, data: bytes) -> tuple[list, int]:
         """Report lines whose tag verifies under the run's key, parsed; the number of others."""
@@ -321,7 +278,7 @@ class Runner:
                              fds={0: in_r, 1: out_w, 2: err_w}, limits=self.program_limits())
             for fd in (in_r, out_w, err_w):
                 os.close(fd)
-            feeder = _feed(in_w, data.encode())
+            feeder = feed_input(in_w, data.encode())
             out, err = bytearray(), bytearray()
             readers = {out_r: [out, run["output_caps"][i], 0], err_r: [err, STDERR_TAIL, 0]}
             size = readers[out_r]
@@ -331,51 +288,8 @@ class Runner:
             if feeder:
                 os.waitpid(feeder, 0)
             timeouts += timed_out
-            results.append({**_exit(status, timed_out), "stdout": _text(out), "size": size[2], "stderr": _text(err)})
+            results.append({**exit_info(status, timed_out), "stdout": as_text(out), "size": size[2], "stderr": as_text(err)})
         return results
-
-
-def _feed(fd: int, data: bytes) -> int:
-    """Give a case its input. What fits in the pipe is written at once; a larger input is fed by a
-    child (returned, to be reaped), so a program that does not read cannot block the runner."""
-    if len(data) <= 65536:
-        try:
-            os.write(fd, data)
-        except OSError:
-            pass
-        os.close(fd)
-        return 0
-    pid = os.fork()
-    if pid == 0:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-        except OSError:
-            pass
-        os._exit(0)
-    os.close(fd)
-    return pid
-
-
-def _exit(status: int | None, timed_out: bool) -> dict:
-    if status is None:
-        return {"rc": None, "signal": None, "timed_out": timed_out}
-    if os.WIFSIGNALED(status):
-        try:
-            name = signal.Signals(os.WTERMSIG(status)).name
-        except ValueError:
-            name = f"signal {os.WTERMSIG(status)}"
-        return {"rc": None, "signal": name, "timed_out": timed_out}
-    return {"rc": os.WEXITSTATUS(status), "signal": None, "timed_out": timed_out}
-
-
-def _mb(value) -> int | None:
-    return None if value is None else int(value) << 20
-
-
-def _text(data: bytes | bytearray) -> str:
-    return bytes(data).decode("utf-8", "replace")
 
 
 def main() -> None:
