@@ -82,13 +82,15 @@ class Sandbox:
     def check(self, problem: Problem, completion: str, sample_index: int = 0) -> Verdict:
         return next(iter(self.check_many([(problem, completion, sample_index)])))
 
-    def check_many(self, items: Iterable[tuple[Problem, str, int]]) -> Iterator[Verdict]:
-        """Judge all items; yield verdicts in completion order (not input order)."""
+    def check_many(self, items: Iterable[tuple[Problem, str, int]], config: SandboxConfig | None = None) -> Iterator[Verdict]:
+        """Judge all items; yield verdicts in completion order (not input order). `config`: limits for these
+        items only (time, memory), which the caller derives from the pool's own (sandbox/serve caps a request's limits
+        by its own maxima and keeps every other setting: isolation, workers); the host's deadlines come from each job."""
         self.start()
         out: queue.Queue = queue.Queue()
         pending = 0
         for problem, completion, index in items:
-            self._jobs.put((problem, completion, index, out))
+            self._jobs.put((problem, completion, index, out, config or self.config))
             pending += 1
         for _ in range(pending):
             verdict = out.get()
@@ -121,13 +123,13 @@ class Sandbox:
                 self._finish_one(worker, inflight)
 
     def _start_one(self, worker: Worker, item: tuple, inflight: collections.deque) -> None:
-        problem, completion, index, out = item
+        problem, completion, index, out, config = item
         try:
             lang = language(problem.language)
             if lang.LANGUAGE.runs_in == "isolated":
-                out.put(lang.judge(problem, completion, index, self.config))
+                out.put(lang.judge(problem, completion, index, config))
                 return
-            job, names = lang.prepare(problem, completion, self.config)
+            job, names = lang.prepare(problem, completion, config)
             job["id"] = secrets.token_hex(16)  # unguessable: no other job's harness can report for it
             pending = Pending(job, names, item)
             try:
@@ -146,9 +148,9 @@ class Sandbox:
 
     def _finish_one(self, worker: Worker, inflight: collections.deque) -> None:
         pending = inflight.popleft()
-        problem, _, index, out = pending.item
+        problem, _, index, out, config = pending.item
         try:
-            tally = Tally(len(pending.names), self.config.verdict_output_chars)
+            tally = Tally(len(pending.names), config.verdict_output_chars)
             if pending.lost:
                 tally.lose(pending.lost)
             else:
@@ -181,6 +183,6 @@ class Pending:
 
     job: dict
     names: list[str]
-    item: tuple  # (problem, completion, sample index, output queue)
+    item: tuple  # (problem, completion, sample index, output queue, config)
     ordinal: int = 0  # which harness of the worker judges it
     lost: str = ""  # set when it could not even be queued
