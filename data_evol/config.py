@@ -19,8 +19,9 @@ class DecontamSettings:
     ngram_size: int = field(default=8, metadata={"help": "Word n-gram length of the verbatim-overlap check."})
     ngram_threshold: float = field(default=0.5, metadata={
         "help": "Remove when this fraction of a benchmark text's word n-grams appear in the record."})
-    near_threshold: float = field(default=0.5, metadata={
-        "help": "Remove when the TF-IDF cosine (word unigrams + bigrams, stop words out) to a benchmark prompt reaches this."})
+    near_threshold: float = field(default=0.48, metadata={
+        "help": "Remove when the TF-IDF cosine to a benchmark task's statement (Snowball-stemmed content words and unordered "
+                "word pairs; docs/data_evol.md) reaches this."})
     code_ngram_size: int = field(default=10, metadata={"help": "Token n-gram length for solutions (identifiers and numbers)."})
     code_min_tokens: int = field(default=16, metadata={"help": "Benchmark solutions shorter than this are too generic to match."})
     benchmarks: list[str] | None = field(default=None, metadata={

@@ -4,16 +4,18 @@ A record is contaminated when one of three checks reaches its threshold against 
 
 - `ngram`: the fraction of a benchmark prompt's word n-grams (n = ngram_size; the whole prompt when
   it is shorter) found in the record's prompt text. Catches verbatim copies, also inside longer text.
-- `near`: TF-IDF cosine between the record's prompt text and the benchmark prompt, over word unigrams
-  and bigrams with stop words removed, IDF from the benchmark prompts (so one record's verdict never
-  depends on the other records). Catches light rewording: synonyms, dropped examples, renamed
-  functions, reordered sentences, an instruction wrapper (Magicoder issue #40's paraphrases).
+- `near`: TF-IDF cosine between the record and a benchmark task's *statement* (its docstring or
+  comments without signature, examples and tests; LeetCode's question without its header; MBPP's
+  sentence), over Snowball-stemmed content words and unordered word pairs (data_evol/decontam_text.py),
+  IDF over the benchmark tasks (so one record's verdict never depends on the other records). The record
+  is compared whole and by its own statement. Catches light rewording: word order and forms, a phrase
+  reworded, dropped examples, renamed functions, an instruction wrapper (Magicoder issue #40's paraphrases).
 - `code_ngram`: the fraction of a benchmark solution's token n-grams (identifiers and numbers,
   n = code_ngram_size) in the record's solution; solutions under code_min_tokens tokens are skipped
   (too generic to mean anything).
 
-Words are lower-cased and snake_case is split, so `below_zero` and "below zero" match. Thresholds:
-docs/data_evol.md (measured recall on planted rewordings, false positives on clean seeds).
+Words are lower-cased, snake_case and camelCase split, so `below_zero` and "below zero" match. Thresholds:
+docs/data_evol.md (measured recall on planted and hand-written rewordings, false positives on clean seeds).
 """
 from __future__ import annotations
 
@@ -23,62 +25,22 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from data_evol.eliminate import STOP_WORDS
+from data_evol.decontam_text import features, prose_words, statement
 from sandbox.base.records import Problem
 
-_WORD = re.compile(r"[a-z0-9]+")
 _CODE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\d+")
 PROMPT_FIELDS = ("instruction", "input", "prompt", "text", "problem_description", "question", "query")
-NEAR_COMBINE = "cosine"  # how cosine and containment make the near score (benchmarks/decontam_recall.py compares them)
 SOLUTION_FIELDS = ("output", "response", "canonical_solution", "solution", "code", "completion")
-
-
-def prose_words(text: str) -> list[str]:
-    return _WORD.findall(text.lower().replace("_", " "))
 
 
 def code_tokens(text: str) -> list[str]:
     return _CODE.findall(text)
 
 
-_DOCSTRING = re.compile(r'"""(.*?)"""|\'\'\'(.*?)\'\'\'', re.S)
-
-
-def prose(prompt: str) -> str:
-    """The docstring prose of a code prompt, examples dropped ("" when it has no docstring): what a
-    paraphrased copy keeps (a HumanEval task rewritten as an instruction loses the code and the >>> lines)."""
-    docs = _DOCSTRING.findall(prompt)
-    if not docs:
-        return ""
-    keep, skip = [], False
-    for line in " \n".join(a or b for a, b in docs).splitlines():
-        if ">>>" in line or re.match(r"\s*(for )?examples?\b", line, re.I):
-            skip = True
-        elif not (skip and line.strip()):
-            skip = False
-            keep.append(line.strip())
-    return " ".join(x for x in keep if x)
-
-
 def ngrams(tokens: Sequence[str], n: int) -> set[tuple[str, ...]]:
     if len(tokens) < n:
         return {tuple(tokens)} if tokens else set()
     return {tuple(tokens[i: i + n]) for i in range(len(tokens) - n + 1)}
-
-
-def _stem(word: str) -> str:
-    """Plural and third-person "s" folded ("numbers" / "number", "checks" / "check"): rewording often changes only that."""
-    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
-
-
-def features(words: Sequence[str]) -> dict[str, int]:
-    content = [_stem(w) for w in words if w not in STOP_WORDS and len(w) > 1]
-    out: dict[str, int] = defaultdict(int)
-    for w in content:
-        out[w] += 1
-    for a, b in zip(content, content[1:]):
-        out[f"{a} {b}"] += 1
-    return out
 
 
 @dataclass(frozen=True)
@@ -140,14 +102,20 @@ class BenchmarkIndex:
         from scipy import sparse
 
         self.prompts, self.code = GramIndex(ngram_size), GramIndex(code_ngram_size)
-        docs = []
+        self.statements: list[tuple[str, str]] = []  # (benchmark, task_id) of each row of the near check
+        docs, seen = [], set()
         self.benchmarks: dict[str, int] = defaultdict(int)
         for name, p in problems:
             self.benchmarks[name] += 1
-            for text in (p.prompt, prose(p.prompt)):  # a code prompt also as its prose alone
-                words = prose_words(text)
-                if self.prompts.add(words, (name, p.task_id)):
-                    docs.append(features(words))
+            text = statement(p.prompt)
+            for t in (p.prompt, text):  # the statement alone too: a copy inside other text may keep only it
+                self.prompts.add(prose_words(t), (name, p.task_id))
+            feats = features(prose_words(text))
+            key = " ".join(sorted(feats))
+            if feats and key not in seen:  # once per task: HumanEval's repeat in HumanEval+ and 6 HumanEvalPack languages (IDF over tasks)
+                seen.add(key)
+                docs.append(feats)
+                self.statements.append((name, p.task_id))
             tokens = code_tokens(p.canonical_solution)
             if len(tokens) >= code_min_tokens:
                 self.code.add(tokens, (name, p.task_id))
@@ -167,9 +135,7 @@ class BenchmarkIndex:
                 vals.append(c * self.idf[self.vocab[f]])
         matrix = sparse.csr_matrix((vals, (rows, cols)), shape=(m, len(self.vocab)))
         norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
-        self.matrix = sparse.diags(1 / np.maximum(norms, 1e-12)) @ matrix
-        squared = matrix.multiply(matrix).tocsr()  # each feature's share of its prompt's TF-IDF mass
-        self.mass = sparse.diags(1 / np.maximum(norms ** 2, 1e-12)) @ squared
+        self.matrix = (sparse.diags(1 / np.maximum(norms, 1e-12)) @ matrix).T.tocsr()
 
     @classmethod
     def from_registry(cls, benchmarks: Sequence[str] | None = None, **kwargs) -> BenchmarkIndex:
@@ -183,42 +149,36 @@ class BenchmarkIndex:
         wanted = set(benchmarks or ())
         return cls(((n, p) for n, p in benchmark_texts() if not wanted or n in wanted), **kwargs)
 
-    def near_scores(self, texts: Sequence[str], combine: str = NEAR_COMBINE, chunk: int = 2048):
-        """(best score, best prompt index) for each text (in chunks: the similarity block is dense)."""
+    def near_scores(self, texts: Sequence[str], chunk: int = 2048) -> list[tuple[float, int]]:
+        """(best TF-IDF cosine, its row in self.statements) for each text, the text taken whole and as its
+        statement (a record that is a code prompt is compared by its docstring); in chunks: the block is dense."""
         out: list[tuple[float, int]] = []
         for start in range(0, len(texts), chunk):
-            out += self._near_chunk(texts[start: start + chunk], combine)
+            part = texts[start: start + chunk]
+            whole, alone = self._near_chunk(part), self._near_chunk([statement(t) for t in part])
+            out += [max(a, b) for a, b in zip(whole, alone)]
         return out
 
-    def _near_chunk(self, texts: Sequence[str], combine: str):
-        """One chunk of near_scores, in sparse products. The score is the TF-IDF
-        cosine; `combine` also offers the weighted containment (the share of a benchmark prompt's
-        TF-IDF mass present in the text) and their mean or geometric mean -- measured, none gave a
-        better recall for the same false-positive rate (docs/data_evol.md)."""
+    def _near_chunk(self, texts: Sequence[str]) -> list[tuple[float, int]]:
         import numpy as np
         from scipy import sparse
 
+        if not self.vocab:
+            return [(0.0, 0)] * len(texts)
         rows, cols, vals, norms = [], [], [], []
         for i, text in enumerate(texts):
             total = 0.0
             for f, c in features(prose_words(text)).items():
                 j = self.vocab.get(f)
-                w = c * (self.idf[j] if j is not None else self.max_idf)
+                w = c * (self.idf[j] if j is not None else self.max_idf)  # an unknown word counts as the rarest known
                 total += w * w
                 if j is not None:
                     rows.append(i)
                     cols.append(j)
                     vals.append(w)
             norms.append(math.sqrt(total) or 1.0)
-        if not self.vocab:
-            return [(0.0, 0)] * len(texts)
         query = sparse.csr_matrix((vals, (rows, cols)), shape=(len(texts), len(self.vocab)))
-        cosine = (sparse.diags(1 / np.array(norms)) @ query @ self.matrix.T).toarray()
-        present = query.copy()
-        present.data[:] = 1.0
-        contained = (present @ self.mass.T).toarray()
-        sims = {"cosine": cosine, "containment": contained, "mean": (cosine + contained) / 2,
-                "geometric": np.sqrt(cosine * contained)}[combine]
+        sims = (sparse.diags(1 / np.array(norms)) @ query @ self.matrix).toarray()
         best = sims.argmax(axis=1)
         return [(float(sims[i, b]), int(b)) for i, b in enumerate(best)]
 
@@ -228,9 +188,9 @@ class BenchmarkIndex:
         score, e = self.prompts.containment(prose_words(prompt))
         if e >= 0:
             out.append(Match(*self.prompts.entries[e], "ngram", round(score, 4)))
-        if prompt.strip() and self.prompts.entries:
+        if prompt.strip() and self.statements:
             near = near if near is not None else self.near_scores([prompt])[0]
-            out.append(Match(*self.prompts.entries[near[1]], "near", round(near[0], 4)))
+            out.append(Match(*self.statements[near[1]], "near", round(near[0], 4)))
         if solution:
             score, e = self.code.containment(code_tokens(solution))
             if e >= 0:
@@ -252,5 +212,5 @@ def record_texts(rec: dict) -> tuple[str, str]:
     return prompt, solution
 
 
-__all__ = ["PROMPT_FIELDS", "SOLUTION_FIELDS", "BenchmarkIndex", "GramIndex", "Match", "code_tokens", "contamination", "features", "ngrams", "prose",
-           "prose_words", "record_texts"]
+__all__ = ["PROMPT_FIELDS", "SOLUTION_FIELDS", "BenchmarkIndex", "GramIndex", "Match", "code_tokens", "contamination", "ngrams",
+           "record_texts"]

@@ -45,7 +45,7 @@ def _by_model(identity: dict[str, Any]) -> dict[str, Any]:
                 out[key] = model_name(value)
             elif isinstance(value, list) and all(isinstance(v, str) for v in value):
                 out[key] = [model_name(v) for v in value]
-        except ValueError:
+        except (ValueError, OSError):  # OSError: a local model dir that is named, not checked, here
             pass  # not a spec this version parses: compared as it is
     return out
 

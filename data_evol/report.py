@@ -12,7 +12,7 @@ from sandbox.base.store import iter_jsonl, write_atomic, write_state
 
 
 def _records(path: Path) -> list[dict]:
-    return [rec for _, rec in iter_jsonl(path)] if path.exists() else []
+    return [rec for _, rec in iter_jsonl(path, allow_empty=True)] if path.exists() else []  # a stage output may be empty
 
 
 def collect_stats(out: Path, cfg, templates) -> dict[str, Any]:

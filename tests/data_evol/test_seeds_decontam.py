@@ -9,6 +9,7 @@ from testkit import run_module
 
 from data_evol.config import DecontamSettings
 from data_evol.decontam import BenchmarkIndex, contamination
+from data_evol.decontam_text import features, prose_words, statement
 from data_evol.seeds import load_seeds
 from rrtf.datasets import load_dataset
 from sandbox.base.errors import RecordError
@@ -51,6 +52,17 @@ def test_bad_seeds_name_file_line_and_field_or_are_counted(tmp_path):
         load_seeds(str(tmp_path / "nope.json"))
 
 
+def test_an_oversized_seed_is_refused_in_the_input_before_anything_is_written(tmp_path):
+    """A seed over the text limit was copied into the output dir first: the error named the copy, --skip_bad_seeds did
+    not skip it, and every rerun failed on the copy (issue 18). It is checked where it is read now."""
+    seeds = tmp_path / "s.jsonl"
+    seeds.write_text(json.dumps({"instruction": "Add two numbers."}) + "\n" + json.dumps({"instruction": "x" * 1_000_001}) + "\n")
+    with pytest.raises(RecordError, match=r"s\.jsonl:2: field 'instruction': 1,000,001 characters is over the limit"):
+        load_seeds(str(seeds))
+    kept, counts = load_seeds(str(seeds), skip_bad=True)
+    assert [s.instruction for s in kept] == ["Add two numbers."] and counts["bad"] == 1
+
+
 @pytest.fixture(scope="module")
 def index():
     return BenchmarkIndex.from_registry()
@@ -74,6 +86,69 @@ def test_verbatim_reworded_and_solution_copies_are_caught(index):
     for clean in ("Write a function solve that returns x plus 3.", "Create a SQL query listing customers from Paris.",
                   "Describe the difference between TCP and UDP."):
         assert _flag(index, clean) is None
+
+
+# Light rewordings of real tasks (word order, word forms, a phrase, the benchmark's scaffolding dropped or another
+# wrapper added): a person calls each the same task. Written here; benchmarks/data/decontam_rewordings.json holds others.
+LIGHT = [
+    ("MBPP/225", "Write a python function which identifies the minimum element of a rotated sorted array."),
+    ("MBPP/233", "Write a function that computes the lateral surface area of a cylinder."),
+    ("MBPP/2", "Write a function to find the shared elements from the given two lists. Your code should pass these tests:\n"
+               "assert set(similar_elements((3, 4, 5, 6), (5, 7, 4, 10))) == set((4, 5))"),
+    ("HumanEval/16", "Given a string, count how many distinct characters it consists of, regardless of case."),
+    ("HumanEval/57", "Return True when the elements of a list are monotonically decreasing or increasing."),
+]
+# Real Code Alpaca 2K instructions that look like a benchmark task (near score 0.36-0.43 against the one named) and are not it.
+LOOKALIKES = {
+    "Write a Python function to count the number of words in a sentence.": "MBPP/667 counts vowels",
+    "How would you sort a list of integer numbers in descending order?": "Mbpp/4: the n largest, by heap queue",
+    "Write a code to check if a given tree is a perfect binary tree.": "LeetCode: k-th largest perfect subtree size",
+    "Write a function to find the type of a variable": "MBPP/826: the type of a triangle",
+    "Generate a random integer in JavaScript.": "Asleep at the Keyboard CWE-190",
+}
+
+
+def _same_task(a: str, b: str) -> bool:  # HumanEval/0 = Python/0 = CPP/0; MBPP/2 = Mbpp/2
+    return a.split("/")[-1].lower() == b.split("/")[-1].lower()
+
+
+@pytest.mark.parametrize("task_id,text", LIGHT, ids=[t for t, _ in LIGHT])
+def test_a_light_rewording_of_a_benchmark_task_is_removed_as_that_task(index, task_id, text):
+    hit = _flag(index, text)
+    assert hit is not None and _same_task(hit.benchmark_task_id, task_id), (text, index.scores(text))
+
+
+def test_clean_code_alpaca_tasks_that_look_like_benchmark_tasks_are_kept(index):
+    from rrtf.paths import DATA_DIR
+
+    alpaca = {r["instruction"] for r in json.loads((DATA_DIR / "codealpaca/code_alpaca_2k.json").read_text())}
+    for text in LOOKALIKES:
+        assert text in alpaca  # real seeds, not written for the test
+        near = next(m for m in index.scores(text) if m.method == "near")
+        assert near.score > 0.3 and _flag(index, text) is None, (text, near)
+
+
+def test_verbatim_copies_of_each_kind_of_prompt_are_removed(index):
+    for name in ("mbpp", "mbpp+", "leetcode", "humanevalpack-cpp", "aatk"):
+        p = load_dataset(name).problems[7]
+        hit = _flag(index, f"Here is a task for you.\n{p.prompt}\nThanks!")
+        assert hit is not None and _same_task(hit.benchmark_task_id, p.task_id) and hit.method == "ngram", name
+
+
+def test_the_statement_leaves_out_each_benchmarks_scaffolding():
+    """What the near check compares: the task, without signature, examples, tests or prompt headers."""
+    he = load_dataset("humaneval").problems[0]
+    assert statement(he.prompt) == "Check if in given list of numbers, are any two numbers closer to each other than given threshold."
+    cpp = load_dataset("humanevalpack-cpp").problems[0]
+    assert statement(cpp.prompt) == "Check if in given vector of numbers, are any two numbers closer to each other than given threshold."
+    go = next(p for p in load_dataset("humanevalpack-go").problems if p.task_id == "Go/120")
+    assert statement(go.prompt).startswith("Given an array arr of integers") and "Example" not in statement(go.prompt)
+    lc = load_dataset("leetcode").problems[0]
+    assert statement(lc.prompt).startswith("You are given an integer n") and "expert Python programmer" not in statement(lc.prompt)
+    mbpp_plus = load_dataset("mbpp+").problems[0]
+    assert statement(mbpp_plus.prompt) == "Write a function to find the shared elements from the given two lists."
+    # word forms and order: "identifies" = "identify", "sorted and rotated" = "rotated sorted"
+    assert features(prose_words("identifies the sorted and rotated array")) == features(prose_words("identify the rotated sorted arrays"))
 
 
 def test_a_newly_registered_benchmark_is_picked_up(monkeypatch):
