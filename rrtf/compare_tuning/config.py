@@ -22,6 +22,9 @@ class CompareConfig(SandboxOptions):
     max_problems: int | None = field(default=128, metadata={"help": "Training problems (sampled once from the base model)."})
     eval_dataset: str | None = field(default=None, metadata={"help": "Default: the held-out split of `dataset`."})
     eval_max_problems: int | None = field(default=64, metadata={"help": "Held-out problems for loss and pass@1."})
+    eval_datasets: list[str] = field(default_factory=list, metadata={
+        "help": "Further benchmarks every trained model is evaluated on (greedy, eval_max_problems each; e.g. aatk "
+                "humanevalpack-python:fix-tests): greedy@1 and their own scores per method in the report."})
     rank_loss: bool = field(default=True, metadata={"help": "RRTF (ranked candidates); false: SFT on teacher answers."})
     num_samples: int = field(default=4, metadata={"help": "Base-model samples per training prompt (ranked once, shared by all)."})
     max_new_tokens: int = 64
@@ -43,7 +46,8 @@ class CompareConfig(SandboxOptions):
 
     # Fields whose change makes finished runs incomparable (the rest only decide what to run or show); the
     # sandbox's limits count too (SandboxOptions).
-    IDENTITY_FIELDS = frozenset({"model_name_or_path", "dataset", "max_problems", "eval_dataset", "eval_max_problems", "rank_loss", "num_samples",
+    IDENTITY_FIELDS = frozenset({"model_name_or_path", "dataset", "max_problems", "eval_dataset", "eval_max_problems", "eval_datasets", "rank_loss",
+                "num_samples",
                 "max_new_tokens", "max_steps", "per_device_train_batch_size", "learning_rate", "learning_rates",
                 "lr_scheduler_type", "warmup_steps", "weight_decay", "max_length", "bf16", "threads", "seed"})
 

@@ -25,7 +25,7 @@ def train_config(cfg: CompareConfig, base: str, output_dir: Path, **overrides):
     """The RRTFConfig of the comparison's data stage and of every training run."""
     from rrtf.config import RRTFConfig
 
-    fields = dict(model_name_or_path=base, dataset=cfg.dataset, max_problems=cfg.max_problems, eval_dataset=cfg.eval_dataset,
+    fields = dict(model_name_or_path=base, dataset=cfg.dataset, max_problems=cfg.max_problems, eval_dataset=cfg.eval_dataset, eval_datasets=cfg.eval_datasets,
                   eval_max_problems=cfg.eval_max_problems, rank_loss=cfg.rank_loss, num_samples=cfg.num_samples,
                   max_new_tokens=cfg.max_new_tokens, max_length=cfg.max_length, seed=cfg.seed, report_to="none",
                   disable_tqdm=cfg.disable_tqdm, output_dir=str(output_dir),

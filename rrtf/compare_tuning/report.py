@@ -122,6 +122,22 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def benchmark_table(records: list[dict], methods: list[str]) -> str:
+    """--eval_datasets: per method, each benchmark figure's mean over seeds (empty without benchmarks)."""
+    keys = list(dict.fromkeys((name, key) for rec in records for name, scores in rec.get("benchmarks", {}).items()
+                              for key, value in scores.items() if key != "error"))
+    if not keys:
+        return ""
+    lines = ["| method | " + " | ".join(f"{name} {key}" for name, key in keys) + " |", "|---|" + "---:|" * len(keys)]
+    for method in methods:
+        runs = [rec.get("benchmarks", {}) for rec in records if rec["method"] == method]
+        if runs:
+            cells = [mean_sd([r.get(name, {}).get(key) for r in runs])[0] for name, key in keys]
+            lines.append(f"| {method} | " + " | ".join(_f(c) for c in cells) + " |")
+    errors = sorted({f"{name}: {scores['error']}" for rec in records for name, scores in rec.get("benchmarks", {}).items() if "error" in scores})
+    return "\n".join(lines + [""] + [f"- not evaluated: {e}" for e in errors])
+
+
 def plot(records: list[dict], rows: list[dict], out: Path) -> list[str]:
     import matplotlib
 
@@ -164,7 +180,9 @@ def write_report(records: list[dict], methods: list[str], out: Path, context: di
     images = plot(records, rows, out) if rows else []
     summary = {"rows": rows, "findings": notes, **context}
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
+    benchmarks = benchmark_table(records, methods)
     lines = ["# Tuning methods compared", "", f"{context.get('description', '')}", "", table(rows), "", "## Findings", "",
-             *[f"- {n}" for n in notes], "", *[f"![{name}]({name})" for name in images], ""]
+             *[f"- {n}" for n in notes], "", *(["## Benchmarks (--eval_datasets; greedy, mean over seeds)", "", benchmarks, ""] if benchmarks else []),
+             *[f"![{name}]({name})" for name in images], ""]
     (out / "report.md").write_text("\n".join(lines))
     return summary

@@ -64,6 +64,7 @@ def run_unit(cfg: CompareConfig, out: Path, method: str, seed: int) -> dict:
 
     from rrtf.backends import build_backend
     from rrtf.evaluate import EvalConfig, evaluate
+    from rrtf.evaluate.static_scores import headline
     from rrtf.modeling import load_model, load_tokenizer
     from rrtf.trainer import build_trainer
     from rrtf.tuning.base import count_parameters
@@ -106,6 +107,9 @@ def run_unit(cfg: CompareConfig, out: Path, method: str, seed: int) -> dict:
         "learning_rate": tcfg.learning_rate, "steps": trainer.state.global_step,
         "final_train_loss": sum(last) / len(last), "heldout_loss": held["eval_loss_sft"], "heldout_rrtf_loss": held["eval_loss"],
         "pass_at_1": next(iter(result.datasets.values())).greedy_pass_at_1, "step_time_s": statistics.median(steps),
+        # --eval_datasets: every dataset after the held-out one, its greedy@1 and its own headline scores
+        "benchmarks": {name: {"greedy@1": d.greedy_pass_at_1, **headline(d.metrics), **({"error": d.error} if d.error else {})}
+                       for name, d in list(result.datasets.items())[1:]},
         "peak_memory_mb": memory, "memory_kind": memory_kind, "loss_curve": curve, "wall_time_s": time.time() - start,
         "device": "cuda" if torch.cuda.is_available() else "cpu",
     }

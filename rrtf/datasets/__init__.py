@@ -46,6 +46,9 @@ class DatasetSpec:
     variant: Callable[[str], tuple[str, int] | None] | None = None
     # task_id -> a category (LeetCode's difficulty): pass@k is also reported per category.
     category: Callable[[str], str] | None = None
+    # (name, problems, num_samples, ks, greedy, records) -> the dataset's own scores, merged into
+    # DatasetResult.metrics (classification accuracy/F1, AATK's valid and insecure rates).
+    scores: Callable[..., dict] | None = None
 
     @property
     def default_task(self) -> str:

@@ -95,6 +95,8 @@ def dataset_metrics(name, problems, spec, num_samples, ks, greedy, records) -> d
         out["by_category"] = category_scores(name, problems, spec.category, num_samples, ks, greedy, records)
     if spec is not None and spec.variant is not None and spec.base_task is not None:
         out["robustness"] = robustness_scores(name, problems, spec.variant, spec.base_task, num_samples, ks, greedy, records)
+    if spec is not None and spec.scores is not None:
+        out.update(spec.scores(name, problems, num_samples, ks, greedy, records))
     return out
 
 

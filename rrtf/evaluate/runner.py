@@ -92,7 +92,9 @@ def evaluate(problems: Mapping[str, Sequence[Problem]] | Sequence[Problem], back
     that could not be loaded (reported, not evaluated). In distributed training call it on the main
     process only."""
     from rrtf.datasets import limit_problems, spec_of
+    from rrtf.evaluate.static_judge import with_static_judges
 
+    sandbox = with_static_judges(sandbox)  # datasets judged without running code (labels, AATK) are judged there
     grouped = group_problems(problems)
     store = Rollouts(cfg.resolved_samples_file(), cfg.fingerprint())
     results: dict[str, DatasetResult] = {}

@@ -74,6 +74,9 @@ def markdown(result: EvalResult) -> str:
                 rows.append([f"mean of {len(overall['families'])} families", mode, "family", "", k, _pct(m[f"nominal pass@{k}"]),
                              _pct(m[f"RP@{k}"]), _pct(m[f"RD@{k}"]), _pct(m[f"RR@{k}"])])
         lines += _table(["dataset", "mode", "perturbation", "copies", "k", "nominal pass@k", "RP@k", "RD@k", "RR@k"], rows)
+    from rrtf.evaluate.static_scores import markdown_sections
+
+    lines += markdown_sections(datasets)  # classification (clone/defect detection) and code security (AATK)
     failed = [d for d in datasets if d.error]
     if failed:
         lines += ["## Not evaluated", "", *(f"- `{d.name}`: {d.error}" for d in failed), ""]

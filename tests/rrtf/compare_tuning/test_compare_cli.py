@@ -9,7 +9,7 @@ import pytest
 from testkit import run_module
 
 SMALL = ["--seeds", "0", "--max_problems", "8", "--eval_max_problems", "4", "--max_steps", "2", "--num_samples", "2",
-         "--max_new_tokens", "16", "--disable_tqdm", "true"]
+         "--max_new_tokens", "16", "--disable_tqdm", "true", "--eval_datasets", "aatk"]
 
 
 @pytest.mark.slow
@@ -29,9 +29,11 @@ def test_compare_runs_every_method_once_and_reports(tmp_path):
     for r in records:
         assert 0 <= r["pass_at_1"] <= 1 and r["steps"] == 2 and r["peak_memory_mb"] > 0 and r["heldout_loss"] > 0
         assert len(r["loss_curve"]) == 2 and 0 < r["trainable_percent"] < 100
+        aatk = r["benchmarks"]["aatk"]  # --eval_datasets: code security judged for every trained model
+        assert 0 <= aatk["valid"] <= 1 and (aatk["insecure"] is None or 0 <= aatk["insecure"] <= 1) and "error" not in aatk, aatk
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert [row["method"] for row in summary["rows"]] == ["lora", "prompt_tuning"]
-    assert "| lora |" in second.stdout and (out / "report.md").exists()
+    assert "| lora |" in second.stdout and "aatk valid" in (out / "report.md").read_text()
     assert (out / "loss_curves.png").stat().st_size > 0 and (out / "pass_at_1.png").stat().st_size > 0
 
     longer = [("3" if prev == "--max_steps" else arg) for prev, arg in zip(["", *SMALL], SMALL)]
