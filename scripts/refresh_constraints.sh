@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+trap 'rm -rf "$tmp" build' EXIT  # build/: what pip's non-editable install leaves in the tree
 python3 -m venv "$tmp/venv"
 "$tmp/venv/bin/pip" install -q torch==2.13.0 2> >(grep -v "is ignored" >&2)
 "$tmp/venv/bin/pip" install -q ".[dev]" 2> >(grep -v "is ignored" >&2)
