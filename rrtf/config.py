@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from transformers import TrainingArguments
 
+from rrtf.losses import RANK_WEIGHTINGS
 from rrtf.options import SandboxOptions, identity_of, knob
 from rrtf.ranker import RankerConfig
 from rrtf.sampler import SamplerConfig
@@ -28,7 +29,7 @@ DEFAULT_OUTPUT_DIR = "outputs/rrtf-default"
 @dataclass
 class RRTFConfig(SamplerConfig, RankerConfig, SandboxOptions, TrainingArguments):
     IDENTITY_FIELDS = frozenset({"model_name_or_path", "tuning_method", "dataset", "dataset_split", "max_problems", "rank_loss",
-                                 "rank_weighted", "sft_weight"})  # and the composed configs' (rrtf.options.identity_of)
+                                 "rank_weighting", "sft_weight", "method"})  # and the composed configs' (rrtf.options.identity_of)
 
     # --- model -------------------------------------------------------------------------------
     model_name_or_path: str | None = knob(None, "Checkpoint to train. Default: the embedded tiny StarCoder (built and cached on "
@@ -52,9 +53,15 @@ class RRTFConfig(SamplerConfig, RankerConfig, SandboxOptions, TrainingArguments)
                 "openai:BASE_URL (the server is asked for the student's checkpoint by path each round)."})
     rounds: int = knob(1, "sample -> rank -> train rounds, each sampling from the improved student.")
 
+    # --- training method ---------------------------------------------------------------------
+    method: str = knob("rrtf", "What a round trains with (rrtf.methods, docs/methods.md): rrtf (default, as published), "
+                               "rrtf_gap, sft, rft, dpo, grpo, multi_round.")
+
     # --- ranking and loss --------------------------------------------------------------------
     rank_loss: bool = knob(True, "False: SFT on teacher answers only (the RRTF-vs-SFT baseline).")
-    rank_weighted: bool = knob(True, "Weight pairs by (r_i - r_j) (RRTF); False is RRHF's unweighted loss.")
+    rank_weighting: str = knob("paper", "How a pair r_i > r_j weighs in L_rank: 'paper' (default), PanGu-Coder2's eqs. 2-4 "
+                                        "(= RRHF's hinge), every pair once; 'score_gap', this project's variant, each pair times "
+                                        "r_i - r_j (docs/loss.md).")
     sft_weight: float = knob(1.0, "lambda in L = L_rank + lambda * L_ft.")
     max_length: int = field(default=512, metadata={"help": "Max tokens of prompt + one response."})
     max_packed_length: int | None = field(
@@ -118,6 +125,11 @@ class RRTFConfig(SamplerConfig, RankerConfig, SandboxOptions, TrainingArguments)
         return f"outputs/rrtf-{slug}-{digest}"
 
     def __post_init__(self):
+        if self.rank_weighting not in RANK_WEIGHTINGS:
+            raise ValueError(f"rank_weighting must be one of {', '.join(RANK_WEIGHTINGS)}, got {self.rank_weighting!r}")
+        from rrtf.methods import build_method
+
+        build_method(self.method).configure(self)  # the fields the method fixes (sft: rank_loss off, ...), before the identity
         if self.output_dir is None:
             self.output_dir = self.default_output_dir()
         if self.bf16 is None:  # "bf16 where the hardware has it"

@@ -43,11 +43,15 @@ def _ordered_pairs(r: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     return pairs
 
 
-def rank_loss(p: torch.Tensor, r: torch.Tensor, mask: torch.Tensor | None = None, weighted: bool = True) -> torch.Tensor:
+RANK_WEIGHTINGS = ("paper", "score_gap")  # how a pair r_i > r_j weighs in L_rank (RRTFConfig.rank_weighting)
+
+
+def rank_loss(p: torch.Tensor, r: torch.Tensor, mask: torch.Tensor | None = None, weighted: bool = False) -> torch.Tensor:
     """List-wise ranking loss over all ordered pairs of each group, averaged over the G groups.
 
-    weighted=True is RRTF: a pair counts (r_i - r_j) times, so "passes vs. does not compile" pushes
-    harder than "passes vs. fails one test". weighted=False is RRHF: every ordered pair counts once.
+    weighted=False is the paper's: PanGu-Coder2 eqs. 2-4 (RRHF's hinge), every ordered pair counts once.
+    weighted=True is this project's "score_gap" variant: a pair counts (r_i - r_j) times, so "passes vs.
+    does not compile" pushes harder than "passes vs. fails one test".
     Only pairs the model currently orders wrongly (p_i < p_j) contribute: min(0, p_i - p_j).
     """
     if p.shape != r.shape or p.dim() != 2:
@@ -90,7 +94,7 @@ def rrtf_loss(
     best_index: torch.Tensor,
     *,
     rank: bool = True,
-    weighted: bool = True,
+    weighted: bool = False,
     sft_weight: float = 1.0,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """L = L_rank + sft_weight * L_ft; rank=False leaves pure SFT on the best teacher (the baseline).

@@ -1,5 +1,8 @@
 """`python -m rrtf.train`: evaluate, then R rounds of sample -> judge -> rank -> train, then evaluate.
 
+`--method NAME` chooses what a round does (rrtf.methods, docs/methods.md): rrtf (the default), rrtf_gap,
+sft, rft, dpo, grpo, multi_round; everything else here -- resume, evaluation, report -- is the same for all.
+
 With no arguments it runs the embedded default (the tiny StarCoder on the procedural tiny-tasks) and
 writes to outputs/rrtf-default (another configuration gets a directory named by its identity):
 
@@ -127,6 +130,10 @@ class Run:
         identity = self.config.run_identity()
         path = self.path("run_identity.json")
         old = read_state(path)
+        if isinstance(old, dict):  # runs made before `method` and `rank_weighting` existed read as what they were
+            old = {"method": "rrtf", **old}
+            if "rank_weighted" in old:
+                old["rank_weighting"] = "score_gap" if old.pop("rank_weighted") else "paper"
         if old is not None:
             changed = sorted(k for k in set(old) | set(identity) if old.get(k) != identity.get(k))
             if changed:
@@ -183,7 +190,8 @@ class Run:
             self.state.wait_for_everyone()
         return cls.for_student(checkpoint_dir=ckpt, tokenizer=tokenizer, arg=arg)
 
-    def sample_and_rank(self, r: int, student, problems: list[AskedProblem], sandbox) -> tuple[list[RankedGroup], dict]:
+    def sample_and_rank(self, r: int, student, problems: list[AskedProblem], sandbox, **sampler_overrides
+                        ) -> tuple[list[RankedGroup], dict]:
         from rrtf.ranker import RankerConfig, rank_groups
         from rrtf.records import check_verdict_files
         from rrtf.rollout.judge import align as align_verdicts
@@ -195,7 +203,7 @@ class Run:
         stats = read_state(stats_path)
         if stats is None or not ranked_path.exists():
             check_verdict_files(sorted(rd.glob("verdicts.process*.jsonl")))  # before sampling: FILE:LINE and field
-            cfg = SamplerConfig.from_config(self.config, progress=self.progress)
+            cfg = SamplerConfig.from_config(self.config, progress=self.progress, **sampler_overrides)
             mine = sample(problems, student(), cfg.teachers, cfg, rd / "candidates.jsonl", round=r,
                           process_index=self.state.process_index, num_processes=self.state.num_processes)
             judge(problems, mine, sandbox, rd / f"verdicts.process{self.state.process_index}.jsonl", progress=self.progress)
@@ -208,9 +216,11 @@ class Run:
                 write_jsonl(ranked_path, [g.to_record() for g in groups])
                 write_state(stats_path, rank_stats.to_record())  # written last: its presence means "ranked"
         self.state.wait_for_everyone()
-        return read_records(ranked_path, RankedGroup.from_record), read_state(stats_path) or {}
+        return read_records(ranked_path, RankedGroup.from_record, allow_empty=True), read_state(stats_path) or {}
 
-    def train_round(self, r: int, model, tokenizer, groups: list[RankedGroup], method):
+    def train_round(self, r: int, model, tokenizer, groups: list[RankedGroup], method, make_trainer=None):
+        """Train one round (resuming from its newest valid checkpoint when asked) and save its model.
+        make_trainer(args) -> a Trainer, or None for RRTFTrainer on `groups` (rrtf.methods: DPO, GRPO)."""
         from rrtf.checkpoints import last_valid_checkpoint
         from rrtf.trainer import RRTFTrainer
 
@@ -219,8 +229,10 @@ class Run:
         os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(self.path("runs")))
         args = dataclasses.replace(self.config, output_dir=str(rd / "checkpoints"))
         args.tuning_options = self.config.tuning_options
-        trainer = RRTFTrainer(model=model, args=args, train_dataset=[g.to_record() for g in groups], processing_class=tokenizer,
-                              tuning_method=method)
+        trainer = make_trainer(args) if make_trainer is not None else None
+        if trainer is None:
+            trainer = RRTFTrainer(model=model, args=args, train_dataset=[g.to_record() for g in groups], processing_class=tokenizer,
+                                  tuning_method=method)
         resume = self.config.resume_from_checkpoint
         if isinstance(resume, str) and resume.lower() in ("true", "latest", "last"):
             resume = last_valid_checkpoint(rd / "checkpoints") if self.state.is_main_process else None
@@ -267,12 +279,14 @@ def run(config: RRTFConfig) -> dict[str, Any]:
     from accelerate.utils import gather_object
 
     from rrtf.checkpoints import weights_fingerprint
+    from rrtf.methods import build_method
     from rrtf.modeling import load_model, load_tokenizer
     from rrtf.report import write_report
     from rrtf.tuning import build_tuning_method
     from sandbox import Sandbox
 
     start = time.time()
+    training = build_method(config)  # what a round does: RRTF, SFT, RFT, DPO, GRPO, ... (rrtf.methods)
     method = build_tuning_method(config)
     if not student_backend_class(config).uses_in_memory_model:
         method.check_mergeable()  # a served student needs merged weights: say so before any long work
@@ -307,11 +321,7 @@ def run(config: RRTFConfig) -> dict[str, Any]:
                 log_history += read_state(runner.path(f"round{r}", "log_history.json"), expect=list) or []
             else:
                 student = lambda r=r, model=model: runner.student_backend(r, model, tokenizer, method, base)
-                groups, stats = runner.sample_and_rank(r, student, train_problems, sandbox)
-                if not groups:
-                    raise ValueError(f"round {r}: ranking kept no prompt to train on ({stats.get('dropped')}); "
-                                     f"see {runner.path(f'round{r}')}")
-                model, history = runner.train_round(r, model, tokenizer, groups, method)
+                model, history, stats = training.run_round(runner, r, model, tokenizer, train_problems, sandbox, student, method)
                 log_history += history
                 runner.mark_round_done(r, history)
             for source, counts in stats.get("statuses", {}).items():
@@ -322,7 +332,7 @@ def run(config: RRTFConfig) -> dict[str, Any]:
     metrics = {
         "model": base, "dataset": config.dataset, "train_problems": len(train_problems),
         "eval_dataset": next(iter(eval_problems), None), "eval_problems": sum(map(len, eval_problems.values())),
-        "rank_loss": config.rank_loss, "rounds": config.rounds, "tuning_method": config.tuning_method, "backend": config.backend,
+        "method": config.method, "rank_loss": config.rank_loss, "rounds": config.rounds, "tuning_method": config.tuning_method, "backend": config.backend,
         "eval_before": before, "eval_after": after, "verdicts": verdicts, "process_fingerprints": prints,
         "world_size": runner.state.num_processes, "wall_time_s": time.time() - start,
     }

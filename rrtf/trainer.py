@@ -100,7 +100,7 @@ class RRTFTrainer(Trainer):
             inputs["candidate_mask"],
             inputs["best_index"],
             rank=self.args.rank_loss,
-            weighted=self.args.rank_weighted,
+            weighted=self.args.rank_weighting == "score_gap",
             sft_weight=self.args.sft_weight,
         )
         mode = "train" if model.training else "eval"

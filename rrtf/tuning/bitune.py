@@ -22,12 +22,27 @@ from rrtf.tuning.wrapped import WrappedPeftMethod
 MIX_FILE = "bitune_mix.safetensors"
 
 
+# Each pass's LoRA adapter, by name. "lora" (the default): this project's LoRA defaults, so that Bitune and LoRA compare
+# at the same adapter and Bitune's own contribution (the two passes and the mixing) is what differs. "paper": the
+# official code's (github.com/dkopi/Bitune finetune.py: LoraConfig(r=8, lora_alpha=1) on every module named *_proj,
+# i.e. every projection of attention and MLP, peft's default dropout 0).
+ADAPTER_SETTINGS = {
+    "lora": {"r": 8, "alpha": 16, "dropout": 0.05, "targets": "lora"},
+    "paper": {"r": 8, "alpha": 1, "dropout": 0.0, "targets": "all_projections"},
+}
+
+
 @dataclass
 class BituneOptions:
-    bitune_lora_r: int = field(default=8, metadata={"help": "Rank of each pass's LoRA adapter."})
-    bitune_lora_alpha: int = field(default=16, metadata={"help": "LoRA alpha of each pass's adapter."})
-    bitune_lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout of each pass's adapter."})
-    bitune_target_modules: list[str] | None = field(default=None, metadata={"help": "LoRA targets. Default: LoRA's (rrtf.tuning.targets)."})
+    bitune_settings: str = field(default="lora", metadata={
+        "help": "Each pass's LoRA adapter: 'lora' (default: LoRA's r 8, alpha 16, dropout 0.05, LoRA's targets, as the "
+                "lora method) or 'paper' (the official code's: r 8, alpha 1, no dropout, every attention and MLP projection). "
+                "The flags below override single values."})
+    bitune_lora_r: int | None = field(default=None, metadata={"help": "Rank of each pass's LoRA adapter. Default: the settings'."})
+    bitune_lora_alpha: int | None = field(default=None, metadata={"help": "LoRA alpha of each pass's adapter. Default: the settings'."})
+    bitune_lora_dropout: float | None = field(default=None, metadata={"help": "LoRA dropout of each pass's adapter. Default: the settings'."})
+    bitune_target_modules: list[str] | None = field(default=None, metadata={
+        "help": "LoRA targets. Default: the settings' (rrtf.tuning.targets: LoRA's, or every projection)."})
     bitune_mixing: bool = field(default=True, metadata={"help": "False: no mixing, the answer attends to the bidirectional features only (ablation)."})
     bitune_shared_weights: bool = field(default=False, metadata={"help": "True: one adapter for both prompt passes (ablation)."})
     bitune_mix_init: float = field(default=0.01, metadata={"help": "Initial theta (with s = 0.01, 0.01 is a 50/50 start)."})
@@ -39,17 +54,25 @@ class Bitune(WrappedPeftMethod):
     mergeable = False
     identity_at_init = False  # the bidirectional features change the output before any training
 
+    def settings(self) -> dict:
+        o = self.options
+        if o.bitune_settings not in ADAPTER_SETTINGS:
+            raise ValueError(f"bitune_settings must be one of {', '.join(ADAPTER_SETTINGS)}, got {o.bitune_settings!r}")
+        base = ADAPTER_SETTINGS[o.bitune_settings]
+        given = {"r": o.bitune_lora_r, "alpha": o.bitune_lora_alpha, "dropout": o.bitune_lora_dropout}
+        return {**base, **{k: v for k, v in given.items() if v is not None}}
+
     def target_modules(self, model) -> list[str]:
         from rrtf.tuning.targets import default_targets
 
-        return list(self.options.bitune_target_modules or default_targets(model, "lora", "bitune_target_modules"))
+        return list(self.options.bitune_target_modules or default_targets(model, self.settings()["targets"], "bitune_target_modules"))
 
     def peft_config(self, model, config):
         from peft import LoraConfig, TaskType
 
-        o = self.options
-        return LoraConfig(task_type=TaskType.CAUSAL_LM, r=o.bitune_lora_r, lora_alpha=o.bitune_lora_alpha,
-                          lora_dropout=o.bitune_lora_dropout, target_modules=self.target_modules(model))
+        s = self.settings()
+        return LoraConfig(task_type=TaskType.CAUSAL_LM, r=s["r"], lora_alpha=s["alpha"], lora_dropout=s["dropout"],
+                          target_modules=self.target_modules(model))
 
     def validate(self, model, config=None) -> None:
         super().validate(model, config)

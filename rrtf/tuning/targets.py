@@ -20,6 +20,7 @@ LLAMA_FAMILY = ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2")
 
 _BIGCODE = {
     "lora": ["c_attn", "c_proj"],
+    "all_projections": ["c_attn", "c_proj", "c_fc"],  # every linear layer of attention and MLP (c_proj: both)
     "ia3": ["c_attn", "mlp.c_proj"],
     "ia3_feedforward": ["mlp.c_proj"],
     "adapter_h": ["c_fc:input", "mlp.c_proj:output"],
@@ -28,6 +29,7 @@ _BIGCODE = {
 }
 _LLAMA = {
     "lora": ["q_proj", "k_proj", "v_proj", "o_proj", "down_proj"],
+    "all_projections": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
     "ia3": ["k_proj", "v_proj", "down_proj"],
     "ia3_feedforward": ["down_proj"],
     "adapter_h": ["gate_proj:input", "up_proj:input", "down_proj:output"],
@@ -36,6 +38,7 @@ _LLAMA = {
 }
 _STARCODER2 = {
     "lora": ["q_proj", "k_proj", "v_proj", "o_proj", "mlp.c_proj"],
+    "all_projections": ["q_proj", "k_proj", "v_proj", "o_proj", "c_fc", "mlp.c_proj"],
     "ia3": ["k_proj", "v_proj", "mlp.c_proj"],
     "ia3_feedforward": ["mlp.c_proj"],
     "adapter_h": ["c_fc:input", "mlp.c_proj:output"],

@@ -24,18 +24,26 @@ WEIGHTED, UNWEIGHTED = 4.0, 2.25
 
 
 def test_weighted_rank_loss_by_hand():
-    assert rank_loss(P, R, MASK).item() == pytest.approx(WEIGHTED)
+    assert rank_loss(P, R, MASK, weighted=True).item() == pytest.approx(WEIGHTED)
 
 
-def test_unweighted_rank_loss_is_rrhf():
+def test_the_default_rank_loss_is_the_papers_unweighted_hinge():
+    """PanGu-Coder2 eqs. 2-4 (RRHF's): sum over r_i > r_j of max(0, p_j - p_i), every pair once -- the default of the
+    pure function and of the config (`rank_weighting="paper"`); the gap weights are the named variant."""
+    from rrtf.config import RRTFConfig
+
+    assert rank_loss(P, R, MASK).item() == pytest.approx(UNWEIGHTED)
     assert rank_loss(P, R, MASK, weighted=False).item() == pytest.approx(UNWEIGHTED)
+    assert RRTFConfig.__dataclass_fields__["rank_weighting"].default == "paper"
+    with pytest.raises(ValueError, match="rank_weighting must be one of paper, score_gap"):
+        RRTFConfig(rank_weighting="gap", output_dir="/tmp/x", report_to="none")
 
 
 def test_masked_candidate_is_ignored():
     # Without the mask the junk candidate (r=9, p=-10) would beat both others:
     #   (2,0): 9 * 9 = 81 and (2,1): 8 * 7 = 56 -> group 1 = 2 + 137, mean (6 + 139) / 2 = 72.5
-    assert rank_loss(P, R).item() == pytest.approx(72.5)
-    assert rank_loss(P, R, MASK).item() == pytest.approx(WEIGHTED)
+    assert rank_loss(P, R, weighted=True).item() == pytest.approx(72.5)
+    assert rank_loss(P, R, MASK, weighted=True).item() == pytest.approx(WEIGHTED)
 
 
 def test_ties_get_zero_weight_and_teacher_margin_breaks_them():
@@ -47,7 +55,7 @@ def test_ties_get_zero_weight_and_teacher_margin_breaks_them():
     assert loss.item() == 0.0 and torch.all(p_grad.grad == 0)
     # the ranker's teacher tie-break: same status, the teacher (index 0) gets +0.5
     #   (0,1): w = 0.5, min(0, -2 + 1) = -1 -> 0.5
-    assert rank_loss(p, torch.tensor([[1.5, 1.0]])).item() == pytest.approx(0.5)
+    assert rank_loss(p, torch.tensor([[1.5, 1.0]]), weighted=True).item() == pytest.approx(0.5)
     assert rank_loss(p, torch.tensor([[1.5, 1.0]]), weighted=False).item() == pytest.approx(1.0)
 
 
@@ -55,7 +63,7 @@ def test_rank_loss_gradient_by_hand():
     # group 0 has both pairs (0,1), (0,2) active: L0 = -[2 (p0 - p1) + 3 (p0 - p2)] = -5 p0 + 2 p1 + 3 p2
     # group 1: L1 = -(p1 - p0) = p0 - p1.  Both divided by G = 2.
     p = P.clone().requires_grad_(True)
-    rank_loss(p, R, MASK).backward()
+    rank_loss(p, R, MASK, weighted=True).backward()
     assert torch.allclose(p.grad, torch.tensor([[-2.5, 1.0, 1.5], [0.5, -0.5, 0.0]]))
 
 
@@ -102,7 +110,7 @@ def test_rank_accuracy_counts_ordered_pairs():
 
 def test_rrtf_loss_combines_terms_and_sft_only_mode():
     best = torch.tensor([0, 1])  # teachers: p = -2.0 and p = -3.0 -> L_ft = 2.5
-    total, parts = rrtf_loss(P, R, MASK, best, sft_weight=0.5)
+    total, parts = rrtf_loss(P, R, MASK, best, weighted=True, sft_weight=0.5)
     assert total.item() == pytest.approx(WEIGHTED + 0.5 * 2.5)
     assert parts["loss_rank"].item() == pytest.approx(WEIGHTED)
     assert parts["loss_sft"].item() == pytest.approx(2.5)

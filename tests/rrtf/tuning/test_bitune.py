@@ -147,3 +147,22 @@ def test_the_bidirectional_pass_is_bidirectional(llama_dir, tok):
                   keep=torch.zeros(1, n, dtype=torch.bool).index_fill(1, torch.tensor([n - 1]), True), prompt_lengths=torch.tensor([n]))
     first_keys = [c.keys[1][:, :, 0] for c in captured]  # the first token's key at the second layer
     assert not torch.allclose(first_keys[0], first_keys[1])
+
+
+def test_the_papers_adapter_settings_are_offered_by_name(model_dir):
+    """`--bitune_settings paper` is the official code's adapter (r 8, alpha 1, no dropout, every projection of
+    attention and MLP); the default stays LoRA's so a Bitune-vs-LoRA comparison differs only in Bitune itself."""
+    from peft import PeftModel
+
+    paper = build_tuning_method("bitune", BituneOptions(bitune_settings="paper"))
+    model = paper.apply(load_model(model_dir, dtype=torch.float32))
+    peft_model = next(m for m in [model, *model.modules()] if isinstance(m, PeftModel))
+    cfg = peft_model.peft_config["default"]
+    assert (cfg.r, cfg.lora_alpha, cfg.lora_dropout) == (8, 1, 0.0)
+    adapted = {name.rsplit(".", 1)[-1] for name, m in model.named_modules() if hasattr(m, "lora_A") and "mlp" in name}
+    assert adapted >= ({"c_fc", "c_proj"} if "c_fc" in str(model) else {"gate_proj", "up_proj", "down_proj"})
+    default = build_tuning_method("bitune", BituneOptions())
+    assert default.settings() == {"r": 8, "alpha": 16, "dropout": 0.05, "targets": "lora"}
+    assert build_tuning_method("bitune", BituneOptions(bitune_settings="paper", bitune_lora_r=4)).settings()["r"] == 4
+    with pytest.raises(ValueError, match="bitune_settings must be one of lora, paper"):
+        build_tuning_method("bitune", BituneOptions(bitune_settings="official")).settings()
