@@ -148,6 +148,7 @@ def run_train(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
+@pytest.mark.extended  # each method trains for real here; test_methods.py covers each method's step in seconds
 @pytest.mark.parametrize("name", ALL)
 def test_train_runs_each_method_end_to_end(name, tmp_path):
     """`python -m rrtf.train --method NAME` on the warm tiny default (few prompts): trains, evaluates, reports."""

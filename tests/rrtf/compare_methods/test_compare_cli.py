@@ -13,6 +13,7 @@ SMALL = ["--seeds", "42", "--max_problems", "8", "--eval_max_problems", "4", "--
 
 
 @pytest.mark.slow
+@pytest.mark.extended  # each method trains for real here; test_methods.py covers each method's step in seconds
 def test_compare_runs_each_unit_once_and_reports(tmp_path):
     out = tmp_path / "cmp"
     args = ["--output_dir", str(out), "--methods", "rrtf", "sft", "dpo", "--conditions", "default", "no_teacher", *SMALL]
