@@ -227,8 +227,7 @@ def candidate_program(program: str, sig: Signature) -> str:
             f"    if rrtf_name != {_rust_str(sig.name)} {{ return Err(::std::format!(\"no function {{}}\", rrtf_name)); }}\n"
             f"    rrtf_wire::arity(rrtf_n, {len(sig.params)})?;\n" + "".join(lets) +
             "    rrtf_r.finish()?;\n"
-            f"    Ok(rrtf_wire::reply(|| {sig.name}({', '.join(args)})))\n}}\n"
-            "mod rrtf_wire {\n" + WIRE_RS + "}\n")
+            f"    Ok(rrtf_wire::reply(|| {sig.name}({', '.join(args)})))\n}}\n")  # rrtf_wire: the codec's crate (languages/rust.py)
 
 
 def _rust_str(text: str) -> str:
@@ -242,7 +241,7 @@ def stub(sig: Signature) -> str:
     puts = "".join(f"    rrtf_wire::Enc::enc(&{name}, &mut rrtf_args);\n" for name, _ in sig.params)
     return (f"{sig.text} {{\n    let mut rrtf_args: ::std::vec::Vec<u8> = ::std::vec::Vec::new();\n{puts}"
             f"    match rrtf_wire::call({_rust_str(sig.name)}, {len(sig.params)}, &rrtf_args) "
-            "{ Ok(v) => v, Err(e) => rrtf_h::call_failed(e) }\n}\nmod rrtf_wire {\n" + WIRE_RS + "}\n")
+            "{ Ok(v) => v, Err(e) => rrtf_h::call_failed(e) }\n}\n")
 
 
 SIPHASH = r"""
@@ -321,10 +320,10 @@ PAIR_KEY = r"""
         KEY[1].store(u64::from_le_bytes(half), Ordering::SeqCst);
     }
     extern "C" { fn fork() -> i32; fn close(fd: i32) -> i32; }
-    pub fn call_failed(e: super::rrtf_wire::CallError) -> ! {
+    pub fn call_failed(e: ::rrtf_wire::CallError) -> ! {
         match e {
-            super::rrtf_wire::CallError::Failed(msg) => std::panic::panic_any(super::rrtf_wire::CallFailed(msg)),
-            super::rrtf_wire::CallError::Gone(msg) => {
+            ::rrtf_wire::CallError::Failed(msg) => std::panic::panic_any(::rrtf_wire::CallFailed(msg)),
+            ::rrtf_wire::CallError::Gone(msg) => {
                 eprintln!("the test stopped: {}", msg);
                 // The runner collects the candidate's exit status (a crash, its memory: the verdict's reason) only
                 // if it sees this program end while some output of the run is still open (Runner.wait in
@@ -338,7 +337,7 @@ PAIR_KEY = r"""
         }
     }
 """
-PAIR_HOOKS = {"call_failed_text": "else if let Some(c) = payload.downcast_ref::<super::rrtf_wire::CallFailed>() { c.0.clone() }"}
+PAIR_HOOKS = {"call_failed_text": "else if let Some(c) = payload.downcast_ref::<::rrtf_wire::CallFailed>() { c.0.clone() }"}
 ONE_PROCESS_HOOKS = {"call_failed_text": ""}
 
 

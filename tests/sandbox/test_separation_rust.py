@@ -180,7 +180,7 @@ RAW = ("    rrtf_serve_raw();\n    unreachable!()\n}\nfn rrtf_serve_raw() {\n   
 ECHO_PRINTING = ECHO.replace("    ((a,", "    let rrtf_r = ((a,").replace("un))\n}", "un));\n"
     "    static ONCE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);\n"
     "    if a == -128 && !ONCE.swap(true, std::sync::atomic::Ordering::SeqCst) {\n"
-    "        let mut out = Vec::new();\n        crate::rrtf_wire::Enc::enc(&rrtf_r, &mut out);\n"
+    "        let mut out = Vec::new();\n        ::rrtf_wire::Enc::enc(&rrtf_r, &mut out);\n"
     "        println!(\"RES0 {}\", out.iter().map(|b| format!(\"{:02x}\", b)).collect::<String>());\n    }\n    rrtf_r\n}")
 
 # --------------------------------------------------------------------------- attacks on real problems

@@ -1,6 +1,7 @@
-// The plain-data wire of sandbox/compiled/wire.py, in Rust: read by sandbox/languages/rust.py and put,
-// as `mod rrtf_wire { .. }`, into both programs of a separated run -- the candidate's (its code, a
-// generated dispatcher) and the test's (the test, the prompt's helpers, a stub per entry point).
+// The plain-data wire of sandbox/compiled/wire.py, in Rust: compiled once per machine by
+// sandbox/languages/rust.py into the crate `rrtf_wire`, which both programs of a separated run link -- the
+// candidate's (its code, a generated dispatcher) and the test's (the test, the prompt's helpers, a stub per
+// entry point).
 //
 // Decoding is typed: `Dec` is implemented per type, so a value is read exactly in the shape the
 // signature declares and nesting is bounded by the type. Every count is checked against the bytes
