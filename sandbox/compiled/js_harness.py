@@ -216,7 +216,11 @@ for (const name of spec.names) {
     try { globalThis[name] = run(name); } catch (e) { }
   }
 }
-class AssertFail extends Error {}
+%(cases)s"""
+
+# Each case run under a guard that turns what it raised into the report's error text; the test file run last.
+# Shared with the process-separated harness (js_pair.py).
+CASES = r"""class AssertFail extends Error {}
 globalThis.console = {log() {}, error() {}, warn() {}, info() {}, debug() {},
   assert(cond) { if (!cond) throw new AssertFail('false'); }};
 globalThis.__rrtf_case = (i, body) => {
@@ -236,5 +240,4 @@ try {
   emit('SETUP ' + clean(e instanceof CandidateError ? e.message : (e && e.name) + ': ' + (e && e.message)));
 }
 """
-
-HARNESS = HARNESS.replace("%(reporter)s", REPORTER).replace("%(modules)s", json.dumps(MODULES))
+HARNESS = HARNESS.replace("%(cases)s", CASES).replace("%(reporter)s", REPORTER).replace("%(modules)s", json.dumps(MODULES))

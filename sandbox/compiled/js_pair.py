@@ -32,7 +32,7 @@ import re
 from pathlib import Path
 
 from sandbox.compiled.clike import code_matches, skip_js_literal
-from sandbox.compiled.js_harness import MD5, REPORTER
+from sandbox.compiled.js_harness import CASES, MD5, REPORTER
 from sandbox.compiled.wire import CALL_LIMIT, CANDIDATE_FD, DYNAMIC_DEPTH, NUMBER_CHARS, REPLY_LIMIT, TEST_CALL_FD
 
 WIRE_JS = (Path(__file__).parent / "codecs" / "wire.js").read_text()
@@ -168,27 +168,9 @@ const call = (name, args) => {
 for (const name of spec.stubs) {
   if (spec.entries.includes(name) || !(name in globalThis)) globalThis[name] = (...args) => call(name, args);
 }
-class AssertFail extends Error {}
-globalThis.console = {log() {}, error() {}, warn() {}, info() {}, debug() {},
-  assert(cond) { if (!cond) throw new AssertFail('false'); }};
-globalThis.__rrtf_case = (i, body) => {
-  let error = '';
-  try { body(); } catch (e) {
-    error = e instanceof AssertFail ? 'AssertionError: false' : e instanceof CandidateError ? clean(e.message)
-      : clean((e && e.name) + ': ' + (e && e.message));
-    // Memory refused under the run's RLIMIT_DATA (compiled/run.py) reaches JavaScript as a RangeError.
-    if (/allocation failed|out of memory/i.test(error)) error = 'memory_limit: ' + error;
-  }
-  emit(error ? `${i} F ${error}` : `${i} P`);
-};
-try {
-  vm.runInThisContext(fs.readFileSync(path.join(here, 'test.js'), 'utf8'), {filename: 'test.js'});
-  emit('END');
-} catch (e) {
-  emit('SETUP ' + clean(e instanceof CandidateError ? e.message : (e && e.name) + ': ' + (e && e.message)));
-}
-"""
-TEST_HARNESS = (TEST_HARNESS.replace("%(reporter)s", REPORTER).replace("%(wire)s", WIRE_JS).replace("%(limits)s", LIMITS)
+%(cases)s"""
+TEST_HARNESS = (TEST_HARNESS.replace("%(cases)s", CASES)
+                .replace("%(reporter)s", REPORTER).replace("%(wire)s", WIRE_JS).replace("%(limits)s", LIMITS)
                 .replace("%(fd)s", str(TEST_CALL_FD))).encode()
 
 
