@@ -76,3 +76,17 @@ SandboxOptions.__module__ = __name__
 
 
 __all__ = ["SANDBOX_IDENTITY", "SANDBOX_PREFIX", "SandboxOptions", "identity_fields", "identity_of", "knob", "sandbox_option_names"]
+
+
+def learning_rate_overrides(entries: list[str]) -> dict[str, float]:
+    """`--learning_rates METHOD=LR ...` (compare_tuning, compare_methods): a learning rate per method."""
+    overrides = {}
+    for entry in entries:
+        name, sep, value = entry.partition("=")
+        try:
+            overrides[name] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise ValueError(f"--learning_rates {entry}: expected METHOD=LR")
+    return overrides

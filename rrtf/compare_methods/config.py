@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from rrtf.options import SandboxOptions, identity_of
+from rrtf.options import SandboxOptions, identity_of, learning_rate_overrides
 
 ALL_METHODS = ["rrtf", "rrtf_gap", "sft", "rft", "dpo", "grpo", "multi_round"]
 BASELINE = "rrtf"  # every method is compared, seed by seed, against RRTF as published
@@ -54,16 +54,7 @@ class CompareMethodsConfig(SandboxOptions):
             METHODS.get(name)
 
     def lr_overrides(self) -> dict[str, float]:
-        overrides = {}
-        for entry in self.learning_rates:
-            name, sep, value = entry.partition("=")
-            try:
-                overrides[name] = float(value)
-            except ValueError:
-                sep = ""
-            if not sep:
-                raise ValueError(f"--learning_rates {entry}: expected METHOD=LR")
-        return overrides
+        return learning_rate_overrides(self.learning_rates)
 
     def lr_for(self, method: str) -> float:
         return self.lr_overrides().get(method, self.learning_rate)

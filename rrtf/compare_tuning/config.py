@@ -5,7 +5,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-from rrtf.options import SandboxOptions, identity_of
+from rrtf.options import SandboxOptions, identity_of, learning_rate_overrides
 
 BASE = "base"  # the untrained model, measured once (no training): what every method starts from
 ALL_METHODS = ["full", "lora", "ia3", "p_tuning", "prompt_tuning", "adapter_h", "adapter_p", "parallel_adapter", "bitune"]
@@ -61,16 +61,7 @@ class CompareConfig(SandboxOptions):
         self.lr_for(self.methods[0] if self.methods else "full")
 
     def lr_for(self, method: str) -> float:
-        overrides = {}
-        for entry in self.learning_rates:
-            name, sep, value = entry.partition("=")
-            try:
-                overrides[name] = float(value)
-            except ValueError:
-                sep = ""
-            if not sep:
-                raise ValueError(f"--learning_rates {entry}: expected METHOD=LR")
-        return overrides.get(method, self.learning_rate)
+        return learning_rate_overrides(self.learning_rates).get(method, self.learning_rate)
 
     def identity(self) -> dict:
         return identity_of(self)
