@@ -1,5 +1,6 @@
 """Go in two programs (sandbox/languages/go.py): the candidate's and the test's, joined only by calls of
-plain data (sandbox/compiled/wire.py; the codec is sandbox/compiled/codecs/wire*.go, in both).
+plain data (sandbox/compiled/wire.py; the codec is sandbox/compiled/codecs/wire*.go, the package `rrtfwire`
+both import, compiled once per machine into the warm build cache).
 
 The candidate's program is its package `cand` (as before) and a generated `main` that pins the entry
 point to the prompt's exact signature (`var rrtfEntry func(<params>) <results> = cand.Entry`: any other
@@ -24,7 +25,7 @@ from sandbox.compiled.go_source import package_name, split_header
 
 CODECS = Path(__file__).with_name("codecs")
 WIRE_GO = ("wire.go", "wire_decode.go", "wire_calls.go")  # encoding and frames; the typed decoder; calls
-LIMITS_GO = f"""package main
+LIMITS_GO = f"""package rrtfwire
 
 // generated from sandbox/compiled/wire.py
 const (
@@ -176,14 +177,14 @@ def stub_source(sig: Signature, entry: str) -> str:
     results = ", ".join(f"rrtfR{i} {t}" for i, t in enumerate(sig.results))
     args = ", ".join(f"reflect.ValueOf(&rrtfA{i}).Elem()" for i in range(len(sig.params)))
     outs = ", ".join(f"reflect.ValueOf(&rrtfR{i}).Elem()" for i in range(len(sig.results)))
-    return (f'package main\n\nimport "reflect"\n\nfunc {entry}({params}) ({results}) {{\n'
-            f'\trrtfCall("{entry}", []reflect.Value{{{args}}}, []reflect.Value{{{outs}}})\n\treturn\n}}\n')
+    return (f'package main\n\nimport (\n\t"reflect"\n\t"rrtfwire"\n)\n\nfunc {entry}({params}) ({results}) {{\n'
+            f'\trrtfwire.Call("{entry}", []reflect.Value{{{args}}}, []reflect.Value{{{outs}}})\n\treturn\n}}\n')
 
 
 def dispatcher_source(sig: Signature, entry: str) -> str:
     """The candidate's `main`: the entry point pinned to the prompt's signature, served on fd 3."""
-    return (f'package main\n\nimport "cand"\n\nvar rrtfEntry {sig.func_type()} = cand.{entry}\n\n'
-            f'func main() {{ rrtfServe(rrtfCandidateFD, map[string]interface{{}}{{"{entry}": rrtfEntry}}) }}\n')
+    return (f'package main\n\nimport (\n\t"cand"\n\t"rrtfwire"\n)\n\nvar rrtfEntry {sig.func_type()} = cand.{entry}\n\n'
+            f'func main() {{ rrtfwire.Serve(rrtfwire.CandidateFD, map[string]interface{{}}{{"{entry}": rrtfEntry}}) }}\n')
 
 
 def imports_used(code: str, offered: list[str]) -> list[str]:
@@ -198,6 +199,24 @@ def imports_used(code: str, offered: list[str]) -> list[str]:
     return out
 
 
-def wire_files() -> dict[str, bytes]:
-    """The codec's files, for either program's package main."""
-    return {**{name: (CODECS / name).read_bytes() for name in WIRE_GO}, "limits.go": LIMITS_GO.encode()}
+# What the generated programs use of the codec's package (the codec's own names stay unexported).
+API_GO = """package rrtfwire
+
+import "reflect"
+
+const CandidateFD = rrtfCandidateFD
+
+// CallFailed: what a failed call panics with in the test's program (its case then fails with this text).
+type CallFailed = rrtfCallFailed
+
+func Serve(fd uintptr, funcs map[string]interface{}) { rrtfServe(fd, funcs) }
+
+func Call(name string, args []reflect.Value, results []reflect.Value) { rrtfCall(name, args, results) }
+"""
+
+
+def wire_package() -> dict[str, bytes]:
+    """The codec as the package `rrtfwire` (sandbox/languages/go.py compiles it once per machine into the warm
+    build cache, so no program of a run compiles it again): {file name: content}."""
+    files = {name: (CODECS / name).read_bytes().replace(b"package main\n", b"package rrtfwire\n", 1) for name in WIRE_GO}
+    return files | {"limits.go": LIMITS_GO.encode(), "api.go": API_GO.encode()}

@@ -89,6 +89,7 @@ SEPARATED_SOURCE = """package main
 import (
 \t"encoding/hex"
 \t"fmt"
+\t"rrtfwire"
 \t"syscall"
 )
 
@@ -106,7 +107,7 @@ func rrtfCaseError(r interface{}) string {
 \tswitch x := r.(type) {
 \tcase rrtfFailNow:
 \t\treturn ""
-\tcase rrtfCallFailed:
+\tcase rrtfwire.CallFailed:
 \t\treturn rrtfClean(string(x))
 \t}
 \treturn rrtfClean(fmt.Sprint("panic: ", r))
@@ -236,8 +237,7 @@ def test_program_files(problem: Problem) -> dict[str, bytes]:
     files = {"main.go": f"package main\n\nimport (\n{imports})\n\n{helpers}\n{test}\n",
              "harness.go": harness + HARNESS.replace("%(test_fn)s", fn), "key.go": SEPARATED_SOURCE,
              "stub.go": go_pair.stub_source(sig, problem.entry_point)}
-    return {f"src/rrtfmain/{k}": v.encode() for k, v in files.items()} | {
-        f"src/rrtfmain/{k}": v for k, v in go_pair.wire_files().items()}
+    return {f"src/rrtfmain/{k}": v.encode() for k, v in files.items()}
 
 
 def candidate_source(problem: Problem, program: str) -> str:
@@ -263,6 +263,7 @@ import (
 \t_ "strconv"
 \t_ "syscall"
 \t_ "time"
+\t_ "rrtfwire"
 )
 
 type t struct{}
@@ -274,20 +275,40 @@ func main() { assert.New(t{}).Equal(1, rand.Intn(1)+1); fmt.Sprint() }
 
 
 @functools.cache
+def wire_path() -> Path | None:
+    """A GOPATH entry holding the codec's package `rrtfwire` (go_pair.wire_package), at a path that stays the
+    same for every build: the go build cache keys a package by its directory, so the warm cache's compiled
+    codec is reused only where the package is found at the path it was compiled from."""
+    files = go_pair.wire_package()
+    key = hashlib.sha256(repr(sorted(files.items())).encode()).hexdigest()[:16]
+
+    def write(tmp: Path) -> bool:
+        (tmp / "src" / "rrtfwire").mkdir(parents=True)
+        for name, data in files.items():
+            (tmp / "src" / "rrtfwire" / name).write_bytes(data)
+        return True
+
+    return build_once(f"go-wire-{key}", "src/rrtfwire/api.go", write)
+
+
+@functools.cache
 def warm_cache() -> Path | None:
-    """A go build cache holding testify and its dependencies (built once per machine), or None."""
+    """A go build cache holding testify, its dependencies and the codec (built once per machine), or None."""
     try:
         version = subprocess.run([GO, "version"], capture_output=True, text=True, timeout=60).stdout
     except (OSError, subprocess.SubprocessError):
         return None
-    key = hashlib.sha256(f"{version}|{ENV}|{WARM_PROGRAM}".encode()).hexdigest()[:16]
+    wire = wire_path()
+    if wire is None:
+        return None
+    key = hashlib.sha256(f"{version}|{ENV}|{WARM_PROGRAM}|{wire}".encode()).hexdigest()[:16]
 
     def build(tmp: Path) -> bool:
         src = tmp / "gopath" / "src" / "warm"
         src.mkdir(parents=True)
         (src / "main.go").write_text(WARM_PROGRAM)
         env = dict(e.split("=", 1) for e in ENV.split())
-        env.update(PATH="/usr/bin:/bin", HOME=str(tmp), GOPATH=f"{tmp / 'gopath'}:{GOCODE}", GOCACHE=str(tmp / "cache"))
+        env.update(PATH="/usr/bin:/bin", HOME=str(tmp), GOPATH=f"{tmp / 'gopath'}:{GOCODE}:{wire}", GOCACHE=str(tmp / "cache"))
         try:
             ok = subprocess.run([GO, "build", "-o", str(tmp / "warm"), "."], cwd=src, env=env, capture_output=True,
                                 timeout=600).returncode == 0
@@ -312,18 +333,21 @@ def validate(problem: Problem) -> None:
 
 def _script(cache: Path | None, package: str, flags: str = "") -> list[str]:
     gocache = str(cache) if cache else "$PWD/.cache"
-    return ["/bin/sh", "-c", f'export {ENV} GOPATH="$PWD:{GOCODE}" GOCACHE="{gocache}" GOTMPDIR="$PWD/.tmp"; '
+    wire = f":{wire_path()}" if wire_path() else ""
+    return ["/bin/sh", "-c", f'export {ENV} GOPATH="$PWD:{GOCODE}{wire}" GOCACHE="{gocache}" GOTMPDIR="$PWD/.tmp"; '
                              f'mkdir -p .tmp; cd src/{package} && exec {GO} build {flags} -o ../../prog .']
 
 
 def separated_build(problem: Problem, candidate: str, config: SandboxConfig, cache: Path | None) -> Build:
-    """Two programs: the candidate's (package cand + a dispatcher main + the codec), and the test's,
+    """Two programs: the candidate's (package cand + a dispatcher main; the codec is the package rrtfwire), and the test's,
     built once per problem (kept stripped, so that it stays under the runner's keep limit) and reused."""
+    wire = wire_path()
+    if wire is None:
+        raise go_pair.Unsupported("the codec's package (rrtfwire) could not be written to the tool cache")
     test_files = test_program_files(problem)
     sig, _ = go_pair.entry_signature(problem.prompt, problem.entry_point)
     cand_files = {"src/cand/cand.go": candidate.encode(),
-                  "src/rrtfcand/main.go": go_pair.dispatcher_source(sig, problem.entry_point).encode(),
-                  **{f"src/rrtfcand/{k}": v for k, v in go_pair.wire_files().items()}}
+                  "src/rrtfcand/main.go": go_pair.dispatcher_source(sig, problem.entry_point).encode()}
     key = hashlib.sha256(repr((str(cache), ENV, sorted(test_files.items()))).encode()).hexdigest()
     cached = _TEST_PROGRAMS.get(key)
     # Both programs are linked without symbol table and DWARF (-s -w): the link is most of a build's time, and
@@ -343,7 +367,7 @@ def separated_build(problem: Problem, candidate: str, config: SandboxConfig, cac
                  run_argv=["../bin/test"], candidate_argv=[PRLIMIT, f"--data={data_mb << 20}", "--", "../bin/cand"]
                  if data_mb else ["../bin/cand"], case_names=rewrite_test(problem.test)[2], send_key=True,
                  memory_mb=config.memory_mb and config.memory_mb + RUNTIME_RESERVE_MB, data_mb=data_mb,
-                 nproc=PROGRAM_NPROC, ro_binds=[str(cache)] if cache else [], on_kept=None if cached else kept)
+                 nproc=PROGRAM_NPROC, ro_binds=[str(wire), *([str(cache)] if cache else [])], on_kept=None if cached else kept)
 
 
 _TEST_PROGRAMS = BytesCache(192)  # zlib-compressed test programs, ~1.5 MB each: HumanEvalPack's 164 fit
