@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -317,6 +318,14 @@ def test_training_asks_every_dataset_and_task_as_evaluation_does(name, tmp_path)
                         eval_dataset=name, eval_max_problems=2, report_to="none")
     if spec.tasks[task] == "explain":  # two steps: nothing to rank as one group; refused before any work
         with pytest.raises(ValueError, match="asks in two steps"):
+            load_training_problems(config)
+        return
+    from rrtf.datasets import DatasetUnavailable
+
+    try:
+        load_dataset(name, split=spec.default_split)
+    except DatasetUnavailable as exc:  # data a user must supply (CodeXGLUE's): training refuses it as evaluation does
+        with pytest.raises(DatasetUnavailable, match=re.escape(str(exc).split(":")[0])):
             load_training_problems(config)
         return
     train, _ = load_training_problems(config)

@@ -69,9 +69,15 @@ def test_rust_candidate_cannot_override_symbols_or_shadow_the_test(sandbox):
 
 @_needs("rust")
 def test_rust_symbol_check_catches_what_the_source_check_would_miss(sandbox, monkeypatch):
-    """The second line: with the source check off, the rlib's symbol table still refuses `bcmp`."""
+    """The second line of the one-process build (Rust/22: `dyn Any` is outside the wire's codec): with the source
+    check off, the rlib's symbol table still refuses `bcmp`. In a separated run (Rust/29) the same symbol is the
+    candidate's own program's business: it reaches no test, and the wrong answer is judged wrong."""
     monkeypatch.setattr(rust, "REFUSED", re.compile(r"(?!)"))
-    problem = load_humanevalpack("rust")[29]
+    problems = load_humanevalpack("rust")
     forged = "    vec![]\n}\n#[no_mangle]\npub extern \"C\" fn bcmp(_a: *const u8, _b: *const u8, _n: usize) -> i32 { 0 }\n"
-    (verdict,) = sandbox.check_many([(problem, forged, 0)])
-    assert verdict.status == Status.COMPILE_ERROR and "bcmp" in verdict.reason, verdict
+    fallback, separated = sandbox.check_many([(problems[22], forged, 0), (problems[29], forged, 1)])
+    if fallback.sample_index:
+        fallback, separated = separated, fallback
+    assert fallback.isolation.endswith("+one-process"), fallback
+    assert fallback.status == Status.COMPILE_ERROR and "bcmp" in fallback.reason, fallback
+    assert not separated.passed and not separated.isolation.endswith("+one-process"), separated
