@@ -25,6 +25,12 @@ CANONICAL_FAILS = {
     # there), seeded here, where it fails.
     "rust": {"Rust/32": "Newton's method diverges on the test's random polynomials"},
 }
+# Canonical solutions whose verdict depends on chance, and why: counted neither as unexpected nor as "named but not seen".
+FLAKY = {
+    # The canonical solution leaves its loop after the second key, so for {"p": .., 5: .., "a": ..} it answers
+    # true when Go's randomised map iteration happens to visit "p" and "a" before 5 (seen once in ~20 judgings here).
+    "go": {"Go/95": "its answer depends on Go's random map iteration order"},
+}
 # Buggy solutions that pass, and why.
 BUGGY_PASSES = {
     "cpp": {"CPP/23": "the test calls ::strlen(const char*), not the candidate"},
@@ -44,7 +50,8 @@ def run(sandbox: Sandbox, language: str) -> dict:
             counts[v.status.label] = counts.get(v.status.label, 0) + 1
         known = (CANONICAL_FAILS if expected_pass else BUGGY_PASSES).get(language, {})
         odd = {v.task_id: f"{v.status.label}: {v.reason[:200]}" for v in verdicts if v.passed != expected_pass}
-        unexpected = {t: why for t, why in odd.items() if t not in known}
+        flaky = FLAKY.get(language, {}) if expected_pass else {}
+        unexpected = {t: why for t, why in odd.items() if t not in known and t not in flaky}
         fixed = sorted(set(known) - set(odd))  # a named flaw that no longer shows
         kind = attr.split("_")[0]
         # Process separation (docs/sandbox.md): which runs kept the candidate in the test's process, and so are labelled.
