@@ -27,10 +27,8 @@ packages compiled once per machine, bound read-only: go uses a read-only cache a
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
-import subprocess
 import zlib
 from pathlib import Path
 
@@ -38,15 +36,13 @@ from sandbox.base.records import Problem, Verdict
 from sandbox.compiled import go_pair, go_source
 from sandbox.compiled.cache import BytesCache
 from sandbox.compiled.clike import match_bracket, wrap_cases
+from sandbox.compiled.go_build import ENV, GO, GOCODE, build_script, warm_cache, wire_path
 from sandbox.compiled.run import PRLIMIT, Build, data_limit
 from sandbox.compiled.run import judge as compiled_judge
 from sandbox.compiled.toolchain import missing_tools, missing_verdict, refused_verdict
 from sandbox.config import SandboxConfig
 from sandbox.languages import Language, PlanError
-from sandbox.toolcache import build_once
 
-GO = "/usr/bin/go"
-GOCODE = "/usr/share/gocode"
 PACKAGES = {GO: "golang-go", f"{GOCODE}/src/github.com/stretchr/testify/assert": "golang-github-stretchr-testify-dev"}
 LANGUAGE = Language(
     name="go", display_name="Go", runs_in="isolated", task_id_prefixes=("go",), humanevalpack=True,
@@ -62,7 +58,6 @@ IMPORT_RE = re.compile(r"import\s*(\([^)]*\)|\"[^\"]*\")", re.S)
 STD_PACKAGES = ["math", "strings", "sort", "strconv", "fmt", "unicode", "bytes", "regexp", "math/rand", "crypto/md5",
                 "encoding/hex", "math/big", "reflect", "time", "bufio", "errors", "container/heap"]
 TEST_FN = "rrtfTest"
-ENV = "GO111MODULE=off CGO_ENABLED=0 GOFLAGS= GOTOOLCHAIN=local"
 PROGRAM_NPROC = 64  # the Go runtime's threads
 RUNTIME_RESERVE_MB = 768  # address space the Go runtime reserves at start (512 MB in all fails, measured)
 
@@ -251,76 +246,6 @@ def candidate_source(problem: Problem, program: str) -> str:
     return go_source.candidate_file(program, offered)
 
 
-WARM_PROGRAM = """package main
-
-import (
-\t"fmt"
-\t"math/rand"
-\t"github.com/stretchr/testify/assert"
-\t_ "bufio"
-\t_ "encoding/hex"
-\t_ "reflect"
-\t_ "strconv"
-\t_ "syscall"
-\t_ "time"
-\t_ "rrtfwire"
-)
-
-type t struct{}
-
-func (t) Errorf(string, ...interface{}) {}
-
-func main() { assert.New(t{}).Equal(1, rand.Intn(1)+1); fmt.Sprint() }
-"""
-
-
-@functools.cache
-def wire_path() -> Path | None:
-    """A GOPATH entry holding the codec's package `rrtfwire` (go_pair.wire_package), at a path that stays the
-    same for every build: the go build cache keys a package by its directory, so the warm cache's compiled
-    codec is reused only where the package is found at the path it was compiled from."""
-    files = go_pair.wire_package()
-    key = hashlib.sha256(repr(sorted(files.items())).encode()).hexdigest()[:16]
-
-    def write(tmp: Path) -> bool:
-        (tmp / "src" / "rrtfwire").mkdir(parents=True)
-        for name, data in files.items():
-            (tmp / "src" / "rrtfwire" / name).write_bytes(data)
-        return True
-
-    return build_once(f"go-wire-{key}", "src/rrtfwire/api.go", write)
-
-
-@functools.cache
-def warm_cache() -> Path | None:
-    """A go build cache holding testify, its dependencies and the codec (built once per machine), or None."""
-    try:
-        version = subprocess.run([GO, "version"], capture_output=True, text=True, timeout=60).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    wire = wire_path()
-    if wire is None:
-        return None
-    key = hashlib.sha256(f"{version}|{ENV}|{WARM_PROGRAM}|{wire}".encode()).hexdigest()[:16]
-
-    def build(tmp: Path) -> bool:
-        src = tmp / "gopath" / "src" / "warm"
-        src.mkdir(parents=True)
-        (src / "main.go").write_text(WARM_PROGRAM)
-        env = dict(e.split("=", 1) for e in ENV.split())
-        env.update(PATH="/usr/bin:/bin", HOME=str(tmp), GOPATH=f"{tmp / 'gopath'}:{GOCODE}:{wire}", GOCACHE=str(tmp / "cache"))
-        try:
-            ok = subprocess.run([GO, "build", "-o", str(tmp / "warm"), "."], cwd=src, env=env, capture_output=True,
-                                timeout=600).returncode == 0
-        except (OSError, subprocess.SubprocessError):
-            return False
-        (tmp / "cache" / "READY").write_text("ok")
-        return ok
-
-    built = build_once(f"go-cache-{key}", "cache/READY", build)
-    return built / "cache" if built else None
-
-
 def toolchain_error() -> str:
     return missing_tools(PACKAGES)
 
@@ -329,13 +254,6 @@ def validate(problem: Problem) -> None:
     if problem.io_cases:
         raise PlanError("Go: stdin/stdout problems are not supported")
     main_source(problem)
-
-
-def _script(cache: Path | None, package: str, flags: str = "") -> list[str]:
-    gocache = str(cache) if cache else "$PWD/.cache"
-    wire = f":{wire_path()}" if wire_path() else ""
-    return ["/bin/sh", "-c", f'export {ENV} GOPATH="$PWD:{GOCODE}{wire}" GOCACHE="{gocache}" GOTMPDIR="$PWD/.tmp"; '
-                             f'mkdir -p .tmp; cd src/{package} && exec {GO} build {flags} -o ../../prog .']
 
 
 def separated_build(problem: Problem, candidate: str, config: SandboxConfig, cache: Path | None) -> Build:
@@ -352,8 +270,8 @@ def separated_build(problem: Problem, candidate: str, config: SandboxConfig, cac
     cached = _TEST_PROGRAMS.get(key)
     # Both programs are linked without symbol table and DWARF (-s -w): the link is most of a build's time, and
     # panics still print their stack (from the pclntab, which stays).
-    cand_step = ["run", "cand", _script(cache, "rrtfcand", "-ldflags=-s\\ -w"), 0]
-    steps = [cand_step] if cached else [["parallel", [cand_step, ["run", "test", _script(cache, "rrtfmain", "-ldflags=-s\\ -w"), 0]]],
+    cand_step = ["run", "cand", build_script(cache, "rrtfcand", "-ldflags=-s\\ -w"), 0]
+    steps = [cand_step] if cached else [["parallel", [cand_step, ["run", "test", build_script(cache, "rrtfmain", "-ldflags=-s\\ -w"), 0]]],
                                         ["keep", "test/prog"]]
 
     def kept(files: dict[str, bytes]) -> None:
@@ -378,7 +296,7 @@ def one_process_build(problem: Problem, candidate: str, config: SandboxConfig, c
     """The fallback: the candidate's package and the test in one program, the key compiled in."""
     source, names = main_source(problem)
     return Build(units={"prog": {"src/cand/cand.go": candidate.encode(), "src/rrtfmain/main.go": source.encode()}},
-                 steps=[["run", "prog", _script(cache, "rrtfmain"), 0]],
+                 steps=[["run", "prog", build_script(cache, "rrtfmain"), 0]],
                  install=[["prog/prog", "prog", "exec"]], run_argv=["../bin/prog"], case_names=names,
                  key_file="prog/src/rrtfmain/key.go", key_source=KEY_SOURCE, one_process=why,
                  memory_mb=config.memory_mb and config.memory_mb + RUNTIME_RESERVE_MB,
