@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sandbox.compiled import wire
-from sandbox.compiled.clike import code_matches, match_bracket, strip_comments
+from sandbox.compiled.clike import code_matches, match_bracket, split_top_level, strip_comments
 from sandbox.compiled.go_source import package_name, split_header
 
 CODECS = Path(__file__).with_name("codecs")
@@ -88,15 +88,7 @@ def check_type(text: str) -> str:
 
 
 def _split_top(text: str) -> list[str]:
-    parts, depth, start = [], 0, 0
-    for i, c in enumerate(text):
-        depth += c in "([{"
-        depth -= c in ")]}"
-        if c == "," and depth == 0:
-            parts.append(text[start:i])
-            start = i + 1
-    parts.append(text[start:])
-    return [p.strip() for p in parts if p.strip()]
+    return [p.strip() for p in split_top_level(text) if p.strip()]
 
 
 def _param_types(text: str) -> list[str]:
