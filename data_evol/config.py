@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from rrtf.options import SANDBOX_PREFIX, SandboxOptions, identity_fields, identity_of
+from rrtf.options import SANDBOX_PREFIX, RolloutOptions, SandboxOptions, identity_fields, identity_of
 
 # Settings that do not decide what a run produces (where it runs, how fast): they may change on a rerun.
 # Every other field is part of the run's identity, the sandbox's limits included (rrtf.options.SandboxOptions).
-_NOT_IDENTITY = {"output_dir", "concurrency", "timeout", "max_retries", "batch_size", "progress", "num_threads", "max_failed_calls"}
+_NOT_IDENTITY = {"output_dir", "concurrency", "timeout", "max_retries", "batch_size", "progress", "num_threads", "max_failed_calls",
+                 *(f.name for f in fields(RolloutOptions))}  # where judging runs does not change a record
 
 
 @dataclass
@@ -29,7 +30,7 @@ class DecontamSettings:
 
 
 @dataclass
-class EvolConfig(DecontamSettings, SandboxOptions):
+class EvolConfig(DecontamSettings, SandboxOptions, RolloutOptions):
     seeds: str = field(default="rrtf:tiny-tasks:train", metadata={
         "help": "Seed instructions: Code Alpaca .json/.jsonl (instruction, input, output), a .jsonl of Problem records, a "
                 "datasets directory (save_to_disk), 'hf:NAME[:SPLIT]', or 'rrtf:DATASET[:SPLIT]'."})
@@ -89,6 +90,7 @@ class EvolConfig(DecontamSettings, SandboxOptions):
             raise ValueError(f"need 1 <= min_tests <= max_tests, got {self.min_tests} and {self.max_tests}")
         if len(set(self.teachers)) != len(self.teachers):
             raise ValueError(f"teachers: each teacher once, got {self.teachers}")
+        super().__post_init__()
 
     def identity(self, templates_tag: str) -> dict[str, Any]:
         return {**identity_of(self), "templates": templates_tag}

@@ -56,9 +56,9 @@ def validate_stage(pool: list[Instruction], answers: list[Answer], cfg, out: Pat
             else:
                 todo.append((task, p, by_task[task.id]))
         if todo:
-            from sandbox import Sandbox
+            from rrtf.rollout.engine import engine_from
 
-            with Sandbox(cfg.sandbox_config()) as sandbox, \
+            with engine_from(cfg) as engine, engine.sandbox(cfg.sandbox_config()) as sandbox, \
                     tqdm(total=len(pool), initial=len(pool) - len(todo), desc="validate", unit="task", disable=not cfg.progress) as bar:
                 for start in range(0, len(todo), CHUNK):
                     chunk = todo[start: start + CHUNK]

@@ -1,7 +1,10 @@
 """Generation with CTranslate2 (registered in rrtf's backend registry as a plug-in -- pyproject's `rrtf.plugins`
 entry point -- so that rrtf never imports quantize): a converted model directory (`python -m quantize export --to ct2`), or
 the student during training (`--backend ct2[:QUANTIZATION]`, converted each round from the merged
-student export, only when its weights changed: `quantize.ct2.cached_ct2`).
+student export, only when its weights changed: `quantize.ct2.cached_ct2`). The student is sampled at
+the precision it is trained in (float32) unless a quantization is named (`ct2:int8`): the method ranks
+samples of the policy it trains, and int8 samples a different one (docs/quantize.md: 23 of 32 greedy
+answers agree on a CPU without VNNI). `identity()["precision"]` is the compute type that really runs.
 
     backend = build_backend("ct2", model_dir="model-ct2-int8/")          # or backend_from_spec("ct2:DIR")
     backend.generate(["def add(a, b):"], n=6, temperature=1.0, top_p=0.95, max_new_tokens=64, stop=["\\ndef"])
@@ -74,11 +77,14 @@ def check_compute_type(compute_type: str, device: str) -> None:
 
 
 STUDENT_OPTIONS = {"seeding": str, "compute_type": str, "device": str, "intra_threads": int, "max_batch_size": int}
+# `--backend ct2` samples the trained weights as they are (rrtf.train trains the student in float32);
+# a cheaper precision samples another policy, so it is asked for by name (`ct2:int8`).
+STUDENT_QUANTIZATION = "float32"
 
 
 def parse_student_arg(arg: str) -> tuple[str, dict[str, Any]]:
-    """"int8,seeding=batch" -> ("int8", {"seeding": "batch"}); the quantization defaults to int8."""
-    quantization, options = "int8", {}
+    """"int8,seeding=batch" -> ("int8", {"seeding": "batch"}); the quantization defaults to STUDENT_QUANTIZATION."""
+    quantization, options = STUDENT_QUANTIZATION, {}
     for item in filter(None, (a.strip() for a in arg.split(","))):
         key, eq, value = item.partition("=")
         if not eq:
@@ -144,7 +150,7 @@ class CT2Backend(GenerationBackend):
     @classmethod
     def for_student(cls, *, model=None, tokenizer=None, checkpoint_dir: str | None = None, arg: str = "", **options: Any):
         """`--backend ct2[:QUANTIZATION][,KEY=VALUE...]`: the student's merged checkpoint converted to
-        CTranslate2 (default int8), reusing the conversion while the weights are unchanged; KEY is
+        CTranslate2 (default STUDENT_QUANTIZATION, float32), reusing the conversion while the weights are unchanged; KEY is
         one of STUDENT_OPTIONS (e.g. `ct2:int8,seeding=batch,intra_threads=2`)."""
         from quantize.ct2 import cached_ct2
 
@@ -155,7 +161,14 @@ class CT2Backend(GenerationBackend):
         return cls(ct2_dir, tokenizer=tokenizer, **{**parsed, **options})
 
     def identity(self) -> dict[str, Any]:
-        return {"backend": "ct2", "model": Path(self.model_dir).name, "compute_type": self.compute_type, "seeding": self.seeding}
+        return {"backend": "ct2", "model": Path(self.model_dir).name, "compute_type": self.compute_type, "seeding": self.seeding,
+                "precision": self.precision}
+
+    @property
+    def precision(self) -> str:
+        """The compute type CTranslate2 really runs: the requested one resolved against the stored weights and
+        the device ("default" on int8 weights is "int8_float32" on a CPU; "auto" may quantize float32 weights)."""
+        return self.generator().compute_type  # the generator is loaded to generate anyway; an unsampled one is reused
 
     def describe(self) -> str:
         return f"ct2 backend ({self.model_dir}, {self.device}, {self.compute_type})"

@@ -4,7 +4,8 @@ It extends transformers' TrainingArguments the way TRL's own configs do, so ever
 (bf16, gradient_checkpointing, gradient_accumulation_steps, report_to, save_steps, ...) is available
 unchanged, and is composed of the configs of the stages it runs, each knob defined once where it is
 used: SamplerConfig (rrtf.sampler: num_samples, temperatures, teachers, stop, ...), RankerConfig
-(rrtf.ranker) and SandboxOptions (rrtf.options: --sandbox_workers, --sandbox_timeout_s, ...). The
+(rrtf.ranker), SandboxOptions (rrtf.options: --sandbox_workers, --sandbox_timeout_s, ...) and RolloutOptions
+(rrtf.options: --rollout ray, --ray_address, ...). The
 fields below are the training run's own. A field marked identity=True is part of the run's identity
 (`run_identity`): a resumed run must match it.
 """
@@ -19,7 +20,7 @@ import torch
 from transformers import TrainingArguments
 
 from rrtf.losses import RANK_WEIGHTINGS
-from rrtf.options import SandboxOptions, identity_of, knob
+from rrtf.options import RolloutOptions, SandboxOptions, identity_of, knob
 from rrtf.ranker import RankerConfig
 from rrtf.sampler import SamplerConfig
 
@@ -27,7 +28,7 @@ DEFAULT_OUTPUT_DIR = "outputs/rrtf-default"
 
 
 @dataclass
-class RRTFConfig(SamplerConfig, RankerConfig, SandboxOptions, TrainingArguments):
+class RRTFConfig(SamplerConfig, RankerConfig, SandboxOptions, RolloutOptions, TrainingArguments):
     IDENTITY_FIELDS = frozenset({"model_name_or_path", "tuning_method", "dataset", "dataset_split", "max_problems", "rank_loss",
                                  "rank_weighting", "sft_weight", "method"})  # and the composed configs' (rrtf.options.identity_of)
 

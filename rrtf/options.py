@@ -75,7 +75,39 @@ SandboxOptions.__doc__ = "The sandbox's knobs as `--sandbox_<name>` flags of a j
 SandboxOptions.__module__ = __name__
 
 
-__all__ = ["SANDBOX_IDENTITY", "SANDBOX_PREFIX", "SandboxOptions", "identity_fields", "identity_of", "knob", "sandbox_option_names"]
+@dataclasses.dataclass
+class RolloutOptions:
+    """Where a job's rollout runs (rrtf.rollout.engine): in this process, or on a Ray cluster -- generation
+    workers and judge workers as actors. Not part of any run's identity: both write the same records."""
+
+    rollout: str = knob("local", "Where generation and judging run: local (this process and its sandbox pool) or ray "
+                                 "(generator and judge actors on a Ray cluster; docs/distributed.md).")
+    ray_address: str | None = knob(None, "--rollout ray: the cluster to join ('auto', HOST:PORT or ray://...). "
+                                         "Default: start a local one for this job.")
+    ray_generators: int = knob(1, "--rollout ray: generator actors (each holds the model; one GPU each where the cluster has GPUs).")
+    ray_judges: int = knob(1, "--rollout ray: judge actors (each runs a sandbox pool of --sandbox_workers processes).")
+    ray_in_flight: int = knob(2, "--rollout ray: batches queued per actor (bounds memory and the object store: generation "
+                                 "waits when judging falls behind).")
+    ray_judge_resource: str | None = knob(None, "--rollout ray: a custom resource each judge actor needs one of (e.g. 'judge', "
+                                                "given to CPU nodes with `ray start --resources '{\"judge\": 64}'`), "
+                                                "so judges stay off GPU nodes.")
+
+    def __post_init__(self) -> None:
+        if self.rollout not in ("local", "ray"):
+            raise ValueError(f"--rollout {self.rollout}: expected local or ray")
+        for name in ("ray_generators", "ray_judges", "ray_in_flight"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
+        parent = getattr(super(), "__post_init__", None)  # cooperative: a composed config's other bases check theirs
+        if parent is not None:
+            parent()
+
+    def rollout_options(self) -> RolloutOptions:
+        """These knobs alone (a job config composed of this class hands them to the engine)."""
+        return RolloutOptions(**{f.name: getattr(self, f.name) for f in fields(RolloutOptions)})
+
+
+__all__ = ["SANDBOX_IDENTITY", "SANDBOX_PREFIX", "RolloutOptions", "SandboxOptions", "identity_fields", "identity_of", "knob", "sandbox_option_names"]
 
 
 def learning_rate_overrides(entries: list[str]) -> dict[str, float]:

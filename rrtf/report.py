@@ -70,6 +70,14 @@ def plot_verdicts(distribution: dict[str, dict[str, int]], path: Path) -> None:
     plt.close(fig)
 
 
+def describe_sampler(sampler: dict[str, Any] | None) -> str:
+    """"ct2 at int8_float32 (compute_type default, seeding request)": the backend and the precision it sampled in."""
+    if not sampler:
+        return "the method's own generation (no sampler backend recorded)"
+    rest = ", ".join(f"{k} {v}" for k, v in sampler.items() if k not in ("backend", "precision"))
+    return f"{sampler.get('backend')} at {sampler.get('precision', 'unknown precision')}" + (f" ({rest})" if rest else "")
+
+
 def write_report(output_dir: str | Path, metrics: dict[str, Any], log_history: list[dict[str, Any]]) -> Path:
     out = Path(output_dir)
     before = metrics["eval_before"]["pass@1"]
@@ -85,6 +93,7 @@ def write_report(output_dir: str | Path, metrics: dict[str, Any], log_history: l
         f"({metrics.get('eval_problems')} problems)",
         f"- ranking loss: {'on' if metrics.get('rank_loss', True) else 'off (SFT on teacher answers only)'}, "
         f"rounds: {metrics.get('rounds')}",
+        f"- student sampled by: {describe_sampler(metrics.get('student_sampler'))}",
         f"- wall time: {metrics.get('wall_time_s', 0):.0f} s",
         "",
         "| | pass@1 (greedy) |",

@@ -14,6 +14,7 @@ Teachers are backend spec strings (`rrtf.backends.parse_spec`), highest priority
   "reference"                    the dataset's canonical_solution (rrtf.backends.reference)
   "dataset:NAME"                 teacher NAME's answer kept with the problem (Problem.teacher_answers)
   "transformers:PATH"            a local checkpoint, loaded for the teacher stage and freed after it
+  "vllm:PATH[,dtype=...]"        the same on a vLLM engine (GPU; rrtf.backends.vllm_backend)
   "openai:BASE_URL#MODEL"        an OpenAI-compatible endpoint, completions API (base models)
   "openai-chat:BASE_URL#MODEL"   the same, chat API (instruction models; the prompt is the user turn)
 With T teachers the first listed gets teacher_priority T, the last 1 (students have 0). A teacher is
@@ -61,7 +62,7 @@ class SamplerConfig:
     max_new_tokens: int = knob(64, "Max tokens per response (student and teachers).")
     teachers: list[str] = knob(default_factory=lambda: ["reference"], help=(
         "Teachers, highest priority first: 'reference' (the dataset's answer), 'dataset:NAME' (teacher NAME's answer kept with "
-        "the problem), 'transformers:PATH', 'openai:BASE_URL#MODEL' or 'openai-chat:BASE_URL#MODEL'."))
+        "the problem), 'transformers:PATH', 'vllm:PATH[,dtype=...]' (GPU), 'openai:BASE_URL#MODEL' or 'openai-chat:BASE_URL#MODEL'."))
     seed: int = knob(42, "Seed of sampling, data order and training (each use derives its own stream).")
     prompt_template: str | None = knob(None, "Prompt template name or text with '{instruction}' (rrtf.prompts.templates). "
                                              "Default: the Alpaca-style instruction template.")
@@ -170,7 +171,10 @@ def parse_teacher_spec(spec: str) -> Teacher:
         return Teacher("reference", "reference")
     if parsed.backend == "openai":
         return Teacher(f"{parsed.kind}:{parsed.options['model']}", "openai", parsed.options, use_stop=not parsed.options["chat"])
-    name = Path(parsed.arg).name if parsed.kind == "transformers" else parsed.arg
+    # a local checkpoint is named by its directory (a moved checkpoint is the same teacher); its other
+    # options (vllm's dtype, ...) stay in the teacher's identity
+    local = parsed.options.get("model_name_or_path")
+    name = Path(local).name if local else parsed.arg
     return Teacher(f"{parsed.kind}:{name}", parsed.backend, parsed.options)
 
 
@@ -216,8 +220,9 @@ def read_candidates(out_path: str | os.PathLike, *, round: int | None = None) ->
 
 def sample(problems: Sequence[AskedProblem | Problem], student_backend: GenerationBackend | None, teachers: Sequence[Teacher | str],
            cfg: SamplerConfig, out_path: str | os.PathLike, round: int = 0, process_index: int = 0,
-           num_processes: int = 1) -> list[Candidate]:
-    """Sample this process's share of `problems`; return its candidates of this round (resumed ones too)."""
+           num_processes: int = 1, engine: Any = None) -> list[Candidate]:
+    """Sample this process's share of `problems`; return its candidates of this round (resumed ones too).
+    `engine`: where the batches run (rrtf.rollout.engine; default here)."""
     if not problems:
         raise ValueError("sampler: no problems to sample (the dataset is empty, or max_problems filtered everything out)")
     asked = as_asked(problems)
@@ -242,13 +247,13 @@ def sample(problems: Sequence[AskedProblem | Problem], student_backend: Generati
             try:
                 stage = Stage(teacher.name, backend, 1, cfg.teacher_temperature, first_index=cfg.num_student + k, source=teacher.name,
                               priority=len(teacher_list) - k, use_stop=teacher.use_stop, trim=teacher.use_stop and not teacher.is_reference)
-                generate(wanted, stage, rollout, out, scope=str(round), round=round, desc=f"sample {teacher.name} {where}")
+                generate(wanted, stage, rollout, out, scope=str(round), round=round, desc=f"sample {teacher.name} {where}", engine=engine)
             finally:
                 if teacher.instance is None:
                     backend.close()
         for t, temp in enumerate(cfg.temperatures if cfg.num_samples else []):
             stage = Stage(f"student@{temp:g}", student_backend, cfg.num_samples, float(temp), first_index=t * cfg.num_samples)
-            generate(mine, stage, rollout, out, scope=str(round), round=round, desc=f"sample {stage.name} {where}")
+            generate(mine, stage, rollout, out, scope=str(round), round=round, desc=f"sample {stage.name} {where}", engine=engine)
         ids = set(ids) & {a.task_id for a in mine}
         records = [r for r in out.records if int(r.get("round", 0)) == round and r["task_id"] in ids]
     return sorted((Candidate.from_record(r, where=str(path)) for r in records), key=lambda c: (c.task_id, c.index))

@@ -7,6 +7,7 @@ With no arguments it runs the embedded default (the tiny StarCoder on the proced
 writes to outputs/rrtf-default (another configuration gets a directory named by its identity):
 
     run_identity.json, state.json        what the run is, and which rounds are done
+    student_sampler.json                 what sampled the student: its backend's identity, precision included
     eval_before.json / eval_after.json   held-out results (+ .samples.jsonl, resumable)
     round{r}/candidates*.jsonl           sampled candidates (one file per process)
     round{r}/verdicts.process{k}.jsonl      sandbox verdicts, keyed by the hash of the judged code
@@ -103,6 +104,10 @@ def student_backend_class(config: RRTFConfig):
     if not cls.can_sample_student:
         students = [name for name, c in BACKENDS.items() if c.can_sample_student]
         raise ValueError(f"--backend {config.backend}: backend {kind!r} cannot sample the student; use one of {', '.join(students)}")
+    try:
+        cls.check_usable()  # e.g. vllm without vLLM or a GPU: one line, before any model or data loads
+    except ValueError as exc:
+        raise ValueError(f"--backend {config.backend}: {exc}") from None
     return cls
 
 
@@ -135,9 +140,8 @@ class Run:
             if "rank_weighted" in old:
                 old["rank_weighting"] = "score_gap" if old.pop("rank_weighted") else "paper"
         if old is not None:
-            changed = sorted(k for k in set(old) | set(identity) if old.get(k) != identity.get(k))
+            changed, details = _differences(old, identity)
             if changed:
-                details = "; ".join(f"{k}: {old.get(k)!r} -> {identity.get(k)!r}" for k in changed)
                 suggestion = dataclasses.replace(self.config, output_dir=None).default_output_dir()
                 raise ValueError(f"{self.out} holds a run with different {', '.join(changed)} ({details}); "
                                  f"choose another --output_dir (this run's own default is {suggestion}) or delete {self.out}")
@@ -161,14 +165,14 @@ class Run:
                                  prompt_template=self.config.prompt_template, output_file=None,
                                  samples_file=str(self.path(f"{name}.samples.jsonl")), seed=self.config.seed, tag=name)
                 backend = build_backend("transformers", model=model, tokenizer=tokenizer)
-                res = evaluate(problems, backend, sandbox, cfg)
+                res = evaluate(problems, backend, sandbox, cfg)  # its results' config names the backend and its precision
                 print(res.table())
                 from rrtf.evaluate.summary import markdown
 
                 write_atomic(self.path(f"{name}.md"), (markdown(res) + "\n").encode())
                 summary = {k: dataclasses.asdict(v) for k, v in res.datasets.items()}
                 first = next(iter(res.datasets.values()))
-                result = {"pass@1": first.greedy_pass_at_1, "dataset": first.name, "datasets": summary}
+                result = {"pass@1": first.greedy_pass_at_1, "dataset": first.name, "datasets": summary, "backend": backend.identity()}
                 write_state(path, result)
         self.state.wait_for_everyone()
         return result
@@ -179,7 +183,8 @@ class Run:
         cls = student_backend_class(self.config)
         arg = self.config.backend.partition(":")[2]
         if cls.uses_in_memory_model:
-            return cls.for_student(model=method.generation_model(getattr(model, "module", model)), tokenizer=tokenizer, arg=arg)
+            return self.record_sampler(
+                cls.for_student(model=method.generation_model(getattr(model, "module", model)), tokenizer=tokenizer, arg=arg))
         from rrtf.checkpoints import export_student
 
         ckpt = base if r == 0 and not self.done_rounds() and not method.is_adapter else None  # untrained: the base itself
@@ -188,12 +193,28 @@ class Run:
             if self.state.is_main_process:
                 export_student(model, tokenizer, method, Path(ckpt))
             self.state.wait_for_everyone()
-        return cls.for_student(checkpoint_dir=ckpt, tokenizer=tokenizer, arg=arg)
+        return self.record_sampler(cls.for_student(checkpoint_dir=ckpt, tokenizer=tokenizer, arg=arg))
+
+    def record_sampler(self, backend):
+        """Record what samples the student (student_sampler.json: its backend's identity, precision included,
+        less the model, which changes each round) and refuse a sampler that would sample differently from the
+        one that sampled this run's earlier rounds: the precision is part of the method (docs/quantize.md)."""
+        sampler = {k: v for k, v in backend.identity().items() if k != "model"}
+        path = self.path("student_sampler.json")
+        old = read_state(path)
+        if old is not None and old != sampler:
+            backend.close()
+            raise ValueError(f"{self.out} sampled its student with another sampler ({_differences(old, sampler)[1]}); "
+                             f"choose another --output_dir or delete {self.out}")
+        if old is None and self.state.is_main_process:
+            write_state(path, sampler)
+        return backend
 
     def sample_and_rank(self, r: int, student, problems: list[AskedProblem], sandbox, **sampler_overrides
                         ) -> tuple[list[RankedGroup], dict]:
         from rrtf.ranker import RankerConfig, rank_groups
         from rrtf.records import check_verdict_files
+        from rrtf.rollout.engine import engine_of
         from rrtf.rollout.judge import align as align_verdicts
         from rrtf.rollout.judge import judge, read_verdicts
         from rrtf.sampler import SamplerConfig, read_candidates, sample
@@ -204,8 +225,12 @@ class Run:
         if stats is None or not ranked_path.exists():
             check_verdict_files(sorted(rd.glob("verdicts.process*.jsonl")))  # before sampling: FILE:LINE and field
             cfg = SamplerConfig.from_config(self.config, progress=self.progress, **sampler_overrides)
-            mine = sample(problems, student(), cfg.teachers, cfg, rd / "candidates.jsonl", round=r,
-                          process_index=self.state.process_index, num_processes=self.state.num_processes)
+            backend = student()
+            try:
+                mine = sample(problems, backend, cfg.teachers, cfg, rd / "candidates.jsonl", round=r,
+                              process_index=self.state.process_index, num_processes=self.state.num_processes, engine=engine_of(sandbox))
+            finally:
+                backend.close()  # sampling is over: a served student gives the accelerator back to training (vllm's sleep=1)
             judge(problems, mine, sandbox, rd / f"verdicts.process{self.state.process_index}.jsonl", progress=self.progress)
             self.state.wait_for_everyone()
             if self.state.is_main_process:
@@ -263,6 +288,12 @@ class Run:
         self.state.wait_for_everyone()
 
 
+def _differences(old: dict, new: dict) -> tuple[list[str], str]:
+    """The keys whose values differ, and "key: old -> new; ..." naming them."""
+    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    return changed, "; ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed)
+
+
 def _broadcast(value):
     from accelerate.utils import broadcast_object_list
 
@@ -282,12 +313,14 @@ def run(config: RRTFConfig) -> dict[str, Any]:
     from rrtf.methods import build_method
     from rrtf.modeling import load_model, load_tokenizer
     from rrtf.report import write_report
+    from rrtf.rollout.engine import engine_from
+    from rrtf.sampler import resolve_teachers
     from rrtf.tuning import build_tuning_method
-    from sandbox import Sandbox
 
     start = time.time()
     training = build_method(config)  # what a round does: RRTF, SFT, RFT, DPO, GRPO, ... (rrtf.methods)
     method = build_tuning_method(config)
+    resolve_teachers(config.teachers)  # a teacher this machine cannot run (vllm without a GPU) is one line now, not after loading
     if not student_backend_class(config).uses_in_memory_model:
         method.check_mergeable()  # a served student needs merged weights: say so before any long work
     base = base_model_path(config)
@@ -306,7 +339,7 @@ def run(config: RRTFConfig) -> dict[str, Any]:
               f"{runner.state.num_processes} process(es); output in {runner.out}"
               + (f"; rounds done: {done}" if done else ""))
 
-    with Sandbox(config.sandbox_config()) as sandbox:
+    with engine_from(config) as engine, engine.sandbox(config.sandbox_config()) as sandbox:  # local, or --rollout ray
         before_model = method.generation_model(model)
         if (done or not method.identity_at_init) and read_state(runner.path("eval_before.json")) is None:
             # "before" is the base model: not the resumed one, nor one the method changed before training
@@ -333,6 +366,7 @@ def run(config: RRTFConfig) -> dict[str, Any]:
         "model": base, "dataset": config.dataset, "train_problems": len(train_problems),
         "eval_dataset": next(iter(eval_problems), None), "eval_problems": sum(map(len, eval_problems.values())),
         "method": config.method, "rank_loss": config.rank_loss, "rounds": config.rounds, "tuning_method": config.tuning_method, "backend": config.backend,
+        "student_sampler": read_state(runner.path("student_sampler.json")),  # None when the method samples itself (grpo)
         "eval_before": before, "eval_after": after, "verdicts": verdicts, "process_fingerprints": prints,
         "world_size": runner.state.num_processes, "wall_time_s": time.time() - start,
     }

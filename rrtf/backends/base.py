@@ -10,6 +10,18 @@ no lone surrogates (they would make every later write fail), and no more text th
 (a reply is capped at `max_chars(params)`: a hostile endpoint's 50 MB answer to a 64-token request
 is cut, never stored whole). Seeds are per request and sample (`sample_seed`), never per batch, so a
 resumed or re-batched run draws the same samples.
+
+`identity()` says what determines a backend's outputs (model and settings, not where it runs), and
+every backend's carries "precision": the number format its model computes in when it answers, as
+that backend names it -- a torch dtype ("float32", "bfloat16", "float16"; the transformers backend:
+its model's dtype), the compute type a CTranslate2 model really runs ("float32", "int8_float32", ...:
+CTranslate2 reports "int8" weights on a CPU as "int8_float32"), "data" for answers that are data
+(the reference backend), and for a served model what the user declared or "server" when the server
+decides. It is part of the method, not an implementation detail: RRTF ranks samples of the policy it
+trains, and a sampler at another precision samples a slightly different policy (docs/quantize.md
+measures how different). `rrtf.train` records the student sampler's identity
+(`student_sampler.json`, `metrics.json`, `report.md`) and refuses to resume a run with another one;
+evaluation records its backend's identity in its results' config.
 """
 from __future__ import annotations
 
@@ -143,8 +155,9 @@ class GenerationBackend(ABC):
         """Per request, `params.n` raw completions (the base class checks, sanitises and cuts them)."""
 
     def identity(self) -> dict[str, Any]:
-        """What determines this backend's outputs (model and settings; not where it runs)."""
-        return {"backend": self.registry_name}
+        """What determines this backend's outputs (model and settings; not where it runs), with its
+        "precision" (the module docstring); a backend that cannot tell says "unknown"."""
+        return {"backend": self.registry_name, "precision": "unknown"}
 
     def describe(self) -> str:
         return f"{self.registry_name} backend"
@@ -154,6 +167,14 @@ class GenerationBackend(ABC):
         return None
 
     # -- construction from spec strings ---------------------------------------------------------------
+    @classmethod
+    def check_usable(cls) -> None:
+        """Raise ValueError, one line naming what is missing, when this backend cannot run on this machine
+        (its library is absent, it needs an accelerator there is none of). Called where a job resolves its
+        backends -- `parse_spec` (teachers, evaluation's spec), rrtf.train's `--backend` -- before any model
+        or data loads; so it must be cheap (import nothing heavy). Most backends can always run."""
+        return None
+
     @classmethod
     def options_from_spec(cls, kind: str, arg: str) -> dict[str, Any]:
         raise ValueError(f"backend {cls.registry_name!r} cannot be built from a spec string")
@@ -188,6 +209,7 @@ def parse_spec(spec: str) -> BackendSpec:
     kind, _, arg = spec.partition(":")
     for name, cls in BACKENDS.items():
         if kind in cls.spec_kinds or (kind == name and not cls.spec_kinds):
+            cls.check_usable()  # a backend this machine cannot run fails here, before any work
             return BackendSpec(spec, kind, arg, name, cls.options_from_spec(kind, arg))
     forms = sorted(k for _, cls in BACKENDS.items() for k in cls.spec_kinds)
     raise ValueError(f"backend spec {spec!r}: unknown kind {kind!r}; known: {', '.join(forms)} (e.g. 'transformers:PATH', "

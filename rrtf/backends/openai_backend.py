@@ -52,14 +52,16 @@ class OpenAIBackend(GenerationBackend):
     def __init__(self, base_url: str, model: str, *, chat: bool = False, api_key: str | None = None,
                  system_prompt: str | None = None, timeout: float = 60.0, max_retries: int = 3, concurrency: int = 8,
                  extra_body: dict | None = None, check: bool = True, max_response_bytes: int | None = None,
-                 on_wait: Callable[[str], None] | None = None):
+                 on_wait: Callable[[str], None] | None = None, precision: str = "server"):
         """base_url: e.g. "http://127.0.0.1:8000/v1". api_key: default $OPENAI_API_KEY, else none.
 
         timeout: seconds per request attempt, the whole of it (connect, headers, body: a server that trickles a
         byte at a time is cut off at the deadline, not only one that goes silent); max_retries: further attempts after a transient failure.
         concurrency: requests in flight at once. check: contact the endpoint now, so an unreachable
         server fails before any work starts. max_response_bytes: default 1 MB + what n answers of
-        max_new_tokens could need.
+        max_new_tokens could need. precision: what the served model computes in, as you declare it (e.g.
+        "bfloat16"; evaluation: `--backend_options '{"precision": "bfloat16"}'`); "server" when undeclared --
+        the API does not say, so the record says the server chose.
         """
         import httpx
 
@@ -69,6 +71,7 @@ class OpenAIBackend(GenerationBackend):
         self.system_prompt, self.extra_body = system_prompt, extra_body or {}
         self.timeout, self.max_retries, self.concurrency = timeout, max(0, max_retries), max(1, concurrency)
         self.max_response_bytes, self.on_wait = max_response_bytes, on_wait
+        self.precision = precision
         key = api_key or os.environ.get("OPENAI_API_KEY")
         self.client = httpx.Client(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
@@ -98,7 +101,8 @@ class OpenAIBackend(GenerationBackend):
         return cls(arg.split("#")[0], str(checkpoint_dir), **options)
 
     def identity(self) -> dict[str, Any]:
-        return {"backend": "openai", "model": self.model, "chat": self.chat, "system_prompt": self.system_prompt}
+        return {"backend": "openai", "model": self.model, "chat": self.chat, "system_prompt": self.system_prompt,
+                "precision": self.precision}
 
     def describe(self) -> str:
         return f"OpenAI-compatible endpoint {self.base_url} (model {self.model!r})"

@@ -43,4 +43,4 @@ class ReferenceBackend(GenerationBackend):
         return [[self.answers[r.prompt]] * params.n for r in requests]
 
     def identity(self) -> dict[str, Any]:
-        return {"backend": "reference"}
+        return {"backend": "reference", "precision": "data"}  # answers are data: no model computes them

@@ -85,7 +85,13 @@ class TransformersBackend(GenerationBackend):
         return cls(_check_dir(checkpoint_dir), tokenizer=tokenizer, **options)
 
     def identity(self) -> dict[str, Any]:
-        return {"backend": "transformers", "model": Path(self.source).name}
+        return {"backend": "transformers", "model": Path(self.source).name, "precision": self.precision}
+
+    @property
+    def precision(self) -> str:
+        """The model's dtype, read now: the in-training student is this very object, and a cast of it shows."""
+        dtype = getattr(self.model, "dtype", None) or next(self.model.parameters()).dtype
+        return str(dtype).removeprefix("torch.")
 
     def describe(self) -> str:
         return f"transformers backend ({self.source})"

@@ -72,7 +72,7 @@ def load_eval_datasets(cfg: EvalConfig) -> tuple[dict[str, list[Problem]], dict[
 
 def run(cfg: EvalConfig, backend: GenerationBackend | None = None) -> EvalResult:
     """Load the datasets, build the backend (unless given) and a sandbox, evaluate, write outputs."""
-    from sandbox import Sandbox
+    from rrtf.rollout.engine import engine_from
 
     if cfg.model_name_or_path and cfg.backend == "transformers":
         from rrtf.modeling import check_model_dir
@@ -82,7 +82,7 @@ def run(cfg: EvalConfig, backend: GenerationBackend | None = None) -> EvalResult
     own_backend = backend is None
     backend = backend or build_eval_backend(cfg, problems, strategies)
     try:
-        with Sandbox(cfg.sandbox_config()) as sandbox:
+        with engine_from(cfg) as engine, engine.sandbox(cfg.sandbox_config()) as sandbox:  # local, or --rollout ray
             result = evaluate(problems, backend, sandbox, cfg, strategies=strategies, errors=unavailable)
     finally:
         if own_backend:

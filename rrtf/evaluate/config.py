@@ -5,14 +5,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rrtf.options import SandboxOptions, identity_of
+from rrtf.options import RolloutOptions, SandboxOptions, identity_of
 
 DEFAULT_K = (1, 10)
 
 
 @dataclass
-class EvalConfig(SandboxOptions):
-    """The evaluation's own knobs; the sandbox's are SandboxOptions' (--sandbox_workers, --sandbox_timeout_s, ...)."""
+class EvalConfig(SandboxOptions, RolloutOptions):
+    """The evaluation's own knobs; the sandbox's are SandboxOptions' (--sandbox_workers, --sandbox_timeout_s, ...), where it
+    runs RolloutOptions' (--rollout ray, ...)."""
 
     # What a stored sample depends on (samples of another identity are never resumed from): these fields,
     # the sandbox's limits, and the prompt template by its text. num_samples may grow on a rerun.
@@ -85,6 +86,7 @@ class EvalConfig(SandboxOptions):
             raise ValueError(f"unknown strategy {self.strategy!r}; known: {', '.join(STRATEGIES.names())}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        super().__post_init__()
 
     def resolved_samples_file(self) -> Path | None:
         if self.samples_file:

@@ -32,6 +32,7 @@ from rrtf.evaluate.results import GREEDY, SAMPLED, DatasetResult, EvalResult, Pr
 from rrtf.records import Candidate, check_verdict_files
 from rrtf.rollout import AskedProblem, RolloutConfig, Stage, ask, candidate_key, generate
 from rrtf.rollout.asked import dataset_default_strategy, resolve_strategy
+from rrtf.rollout.engine import engine_of
 from rrtf.rollout.judge import judge
 from sandbox.base.errors import RecordError
 from sandbox.base.records import Problem, Status, Verdict
@@ -94,6 +95,7 @@ def evaluate(problems: Mapping[str, Sequence[Problem]] | Sequence[Problem], back
     from rrtf.datasets import limit_problems, spec_of
     from rrtf.evaluate.static_judge import with_static_judges
 
+    engine = engine_of(sandbox)  # where the rollout runs: the engine the sandbox was opened on
     sandbox = with_static_judges(sandbox)  # datasets judged without running code (labels, AATK) are judged there
     grouped = group_problems(problems)
     store = Rollouts(cfg.resolved_samples_file(), cfg.fingerprint())
@@ -112,7 +114,7 @@ def evaluate(problems: Mapping[str, Sequence[Problem]] | Sequence[Problem], back
             if missing:
                 results[name] = unevaluated(name, strategy, task, plist, cfg, missing)
                 continue
-            records = rollout(asked, backend, sandbox, cfg, store)
+            records = rollout(asked, backend, sandbox, cfg, store, engine)
             result, prows = score(name, plist, strategy, cfg.num_samples, cfg.k, cfg.greedy, cfg.temperature, records)
             result.task = task
             result.metrics = dataset_metrics(name, plist, spec, cfg.num_samples, cfg.k, cfg.greedy, records)
@@ -124,7 +126,8 @@ def evaluate(problems: Mapping[str, Sequence[Problem]] | Sequence[Problem], back
     for name, message in (errors or {}).items():
         results[name] = unevaluated(name, "", "", [], cfg, message)
     overall = robustness_overall({name: r.metrics for name, r in results.items()})
-    return EvalResult(results, rows, config=asdict(cfg), recode_overall=overall)
+    # The backend's identity names what answered, at which precision (rrtf.backends.base).
+    return EvalResult(results, rows, config={**asdict(cfg), "backend_identity": backend.identity()}, recode_overall=overall)
 
 
 def probe_toolchain(problems: Sequence[Problem], sandbox: Any) -> str | None:
@@ -149,7 +152,7 @@ def unevaluated(name: str, strategy: str, task: str, problems: Sequence[Problem]
 
 
 def rollout(asked: Sequence[AskedProblem], backend: GenerationBackend, sandbox: Any, cfg: EvalConfig,
-            store: Rollouts) -> dict[tuple, dict[str, Any]]:
+            store: Rollouts, engine: Any = None) -> dict[tuple, dict[str, Any]]:
     """Generate and judge what the store lacks; the judged samples as scoring reads them:
     {(dataset, task_id, mode, index): {"verdict": summary, "completion": ..., ...}}."""
     if not asked:
@@ -160,7 +163,7 @@ def rollout(asked: Sequence[AskedProblem], backend: GenerationBackend, sandbox: 
     stages = ([Stage(GREEDY, backend, 1, 0.0)] if cfg.greedy else []) + \
              ([Stage(SAMPLED, backend, cfg.num_samples, cfg.temperature)] if cfg.num_samples else [])
     for stage in stages:
-        generate(asked, stage, rcfg, store.candidates, scope=name, desc=f"eval {name} ({stage.name})")
+        generate(asked, stage, rcfg, store.candidates, scope=name, desc=f"eval {name} ({stage.name})", engine=engine)
     candidates = [c for c in store.of(asked) if c.stage in {s.name for s in stages}]
     verdicts = judge(asked, candidates, sandbox, store.verdict_file, progress=True)
     formats = {a.task_id: a.problem.test_format for a in asked}

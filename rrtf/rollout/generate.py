@@ -17,7 +17,9 @@ and evaluation (greedy, sampled) are each a list of stages over this one loop.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -25,6 +27,7 @@ from rrtf.backends import GenerationBackend, GenerationRequest, PromptTooLong, S
 from rrtf.prompts import trim_at_stop
 from rrtf.records import Candidate
 from rrtf.rollout.asked import AskedProblem
+from rrtf.rollout.engine import LOCAL
 from sandbox.base.store import JsonlStore
 
 PROMPT_TOO_LONG = "prompt too long"  # a candidate's error when its prompt does not fit the model's context
@@ -69,27 +72,35 @@ def stop_for(asked: AskedProblem, cfg: RolloutConfig) -> list[str] | None:
 
 
 def generate(asked: Sequence[AskedProblem], stage: Stage, cfg: RolloutConfig, out: JsonlStore, *, scope: str,
-             round: int = 0, desc: str = "") -> int:
-    """Generate what `out` lacks of this stage for `asked`; returns the number of problems generated for."""
+             round: int = 0, desc: str = "", engine: Any = None) -> int:
+    """Generate what `out` lacks of this stage for `asked`; returns the number of problems generated for.
+    `engine` (rrtf.rollout.engine) runs the batches: here by default, on Ray actors with --rollout ray."""
     def missing(a: AskedProblem) -> bool:
         return any((round, a.dataset, a.task_id, stage.name, stage.first_index + j) not in out.done for j in range(stage.n))
 
     todo = [a for a in asked if missing(a)]
     if not todo:
         return 0
+    engine = engine or LOCAL
     by_strategy: dict[str, list[AskedProblem]] = {}
     for a in todo:  # a batch is asked one way (samples do not depend on how problems are batched)
         by_strategy.setdefault(a.strategy, []).append(a)
+    batches = [group[start: start + cfg.batch_size] for group in by_strategy.values() for start in range(0, len(group), cfg.batch_size)]
+    # What a batch runs anywhere: the stage without its backend (the engine hands each worker its copy).
+    run = partial(run_batch, stage=replace(stage, backend=None), cfg=cfg, scope=scope, round=round)
     with tqdm(total=len(todo), desc=desc or f"generate {stage.name}", unit="prompt", disable=not cfg.progress) as bar:
-        for group in by_strategy.values():
-            for start in range(0, len(group), cfg.batch_size):
-                batch = group[start: start + cfg.batch_size]
-                out.write_many(_batch(batch, stage, cfg, out, scope=scope, round=round))  # one write: whole prompts survive a kill
-                bar.update(len(batch))
+        for batch, records in engine.map_batches(stage.backend, batches, run):
+            records = [r for r in records if candidate_key(r) not in out.done]  # a resumed problem keeps its stored samples
+            out.write_many(records)  # one write: whole prompts survive a kill
+            engine.judge_ahead(batch, records)
+            bar.update(len(batch))
     return len(todo)
 
 
-def _batch(batch: list[AskedProblem], stage: Stage, cfg: RolloutConfig, out: JsonlStore, *, scope: str, round: int) -> list[dict]:
+def run_batch(backend: GenerationBackend, batch: list[AskedProblem], *, stage: Stage, cfg: RolloutConfig, scope: str, round: int
+              ) -> list[dict]:
+    """One batch of problems asked of `backend` at `stage`: every sample's Candidate record."""
+    stage = replace(stage, backend=backend)
     prompts = [a.prompt(cfg.prompt_template) for a in batch]
     stops = [stop_for(a, cfg) if stage.use_stop else None for a in batch]
     requests = [GenerationRequest(prompt=p, key=f"{scope}|{a.task_id}|{stage.name}") for a, p in zip(batch, prompts)]
@@ -105,8 +116,6 @@ def _batch(batch: list[AskedProblem], stage: Stage, cfg: RolloutConfig, out: Jso
         prompt = prompts[i] if isinstance(prompts[i], str) else None
         for j, text in enumerate(texts):
             index = stage.first_index + j
-            if (round, a.dataset, a.task_id, stage.name, index) in out.done:
-                continue
             error = errors.get((i, j), "")
             response = trim_at_stop(text, stops[i]) if stage.trim and stops[i] and not error else text
             records.append(Candidate(
@@ -162,4 +171,4 @@ def _synthesize(batch, outputs, errors, stage: Stage, cfg: RolloutConfig, scope:
     return prompts, second, firsts, more
 
 
-__all__ = ["PROMPT_TOO_LONG", "RolloutConfig", "Stage", "candidate_key", "generate", "stop_for"]
+__all__ = ["PROMPT_TOO_LONG", "RolloutConfig", "Stage", "candidate_key", "generate", "run_batch", "stop_for"]

@@ -42,7 +42,9 @@ def test_table_is_laid_out_like_table_4():
 
 
 def test_student_backend_options():
-    assert parse_student_arg("") == ("int8", {})
+    assert parse_student_arg("") == ("float32", {})  # the student's own precision unless another is named
+    assert parse_student_arg("seeding=batch") == ("float32", {"seeding": "batch"})
+    assert parse_student_arg("int8") == ("int8", {})
     assert parse_student_arg("float32,seeding=batch,intra_threads=2") == ("float32", {"seeding": "batch", "intra_threads": 2})
     with pytest.raises(ValueError, match="intra_threads must be int"):
         parse_student_arg("int8,intra_threads=two")

@@ -154,8 +154,8 @@ def test_teacher_specs_and_bad_input(tmp_path, tiny_dir, student):
     assert parse_teacher_spec(f"transformers:{tiny_dir}").options == {"model_name_or_path": str(tiny_dir)}
     with pytest.raises(ValueError, match=r"teacher 'gpt4': backend spec 'gpt4': unknown kind 'gpt4'; known: "):
         parse_teacher_spec("gpt4")
-    with pytest.raises(ValueError, match=r"unknown kind 'vllm'"):
-        parse_teacher_spec("vllm:/models/x")
+    with pytest.raises(ValueError, match=r"unknown kind 'tgi'"):  # (vllm is a backend now: tests/rrtf/backends/test_vllm.py)
+        parse_teacher_spec("tgi:/models/x")
     with pytest.raises(ValueError, match=r"expected openai:BASE_URL#MODEL"):
         parse_teacher_spec("openai:http://127.0.0.1:8000/v1")
     with pytest.raises(FileNotFoundError, match=r"model directory /no/such/ckpt does not exist"):

@@ -50,6 +50,10 @@ def test_train_writes_every_artifact(tiny_model, tmp_path):
         assert set(datasets["mbpp+"]["metrics"]) == {"base", "plus"}
         assert "## EvalPlus" in (out / f"{when}.md").read_text()
     assert "held-out pass@1: before" in proc.stdout
+    # What sampled the student and what evaluated, each with its precision (the in-memory float32 model).
+    assert metrics["student_sampler"] == {"backend": "transformers", "precision": "float32"}
+    assert metrics["eval_after"]["backend"]["precision"] == "float32"
+    assert "student sampled by: transformers at float32" in (out / "report.md").read_text()
     for name in ("report.md", "loss.png", "pass_at_1.png", "verdicts.png", "round0/ranked.jsonl", "model/model.safetensors"):
         assert (out / name).exists(), name
     groups = [json.loads(line) for line in (out / "round0" / "ranked.jsonl").read_text().splitlines()]

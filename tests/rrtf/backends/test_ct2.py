@@ -148,8 +148,9 @@ SMALL = ["--max_problems", "4", "--eval_max_problems", "3", "--num_samples", "2"
 
 @pytest.mark.slow
 def test_train_samples_each_round_from_a_fresh_ct2_export(tiny_dir, tmp_path):
-    """`python -m rrtf.train --backend ct2`: round 0 samples the base model converted once (cached by
-    fingerprint), round 1 the merged student export converted next to it."""
+    """`python -m rrtf.train --backend ct2:int8`: round 0 samples the base model converted once (cached by
+    fingerprint), round 1 the merged student export converted next to it; the run records the sampler's
+    precision and refuses to continue with another."""
     out = tmp_path / "run"
     cache = tmp_path / "cache"
     args = ["--model_name_or_path", str(tiny_dir), "--output_dir", str(out), "--backend", "ct2:int8", "--rounds", "2", *SMALL]
@@ -165,4 +166,15 @@ def test_train_samples_each_round_from_a_fresh_ct2_export(tiny_dir, tmp_path):
     marker = json.loads((out / "round1" / "student" / "rrtf_student.json").read_text())
     assert student_export["fingerprint"] == marker["fingerprint"] and student_export["quantization"] == "int8"
     assert json.loads((out / "run_identity.json").read_text())["backend"] == "ct2"
-    assert json.loads((out / "metrics.json").read_text())["backend"] == "ct2:int8"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["backend"] == "ct2:int8"
+    # The precision that sampled is on record (int8 weights run as int8_float32 on a CPU), in the report too.
+    sampler = json.loads((out / "student_sampler.json").read_text())
+    assert sampler["backend"] == "ct2" and sampler["precision"].startswith("int8") and metrics["student_sampler"] == sampler
+    assert f"student sampled by: ct2 at {sampler['precision']}" in (out / "report.md").read_text()
+    # A third round with `--backend ct2` would sample at float32, the default: refused, not mixed into the int8 run.
+    args[args.index("ct2:int8")], args[args.index("--rounds") + 1] = "ct2", "3"
+    proc = run_module("rrtf.train", *args, env={"RRTF_CACHE": str(cache)})
+    assert proc.returncode == 2 and "sampled its student with another sampler" in proc.stderr, proc.stderr[-3000:]
+    assert f"precision: '{sampler['precision']}' -> 'float32'" in proc.stderr
+    assert json.loads((out / "state.json").read_text())["rounds_done"] == 2

@@ -254,5 +254,6 @@ def test_cli_writes_json(tmp_path, random_model):
     assert heldout["num_problems"] == 3 and set(heldout["pass_at_k"]) == {"pass@1", "pass@2"}
     assert heldout["greedy_pass_at_1"] == 0.0
     assert len(data["problems"]) == 3 and data["config"]["model_name_or_path"] == random_model
+    assert data["config"]["backend_identity"]["precision"] == "float32"  # what answered, at which precision
     assert len(out.with_name("heldout.samples.jsonl").read_text().splitlines()) == 3 * 3
     assert np.isclose(sum(heldout["status_counts"].values()), 6)
