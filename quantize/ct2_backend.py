@@ -141,6 +141,15 @@ class CT2Backend(GenerationBackend):
         self.calls = 0
         _LIVE.add(self)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """A backend travels (to a Ray generator actor) without its generator: the receiver loads its own
+        from model_dir on first use (a CTranslate2 generator is a native object that does not pickle)."""
+        return {**self.__dict__, "_generator": None, "_generator_sampled": False}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        _LIVE.add(self)
+
     @classmethod
     def options_from_spec(cls, kind: str, arg: str) -> dict[str, Any]:
         if not arg:

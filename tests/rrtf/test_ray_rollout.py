@@ -196,3 +196,15 @@ def test_train_with_rollout_ray_gives_the_local_runs_records(cluster, tiny_dir, 
                                 ("eval_after.samples.jsonl", lambda r: (r["task_id"], r.get("stage"), r.get("index")), lambda r: r.get("code"))]:
         local = records("local", pattern, key, value)
         assert local and records("ray", pattern, key, value) == local, pattern
+
+
+def test_a_ctranslate2_sampler_reaches_the_actors_as_its_recipe(cluster, tiny_dir, problems, tmp_path):
+    """A CTranslate2 generator is a native object: the backend travels without it and each actor loads its
+    own from the model directory, sampling what the local one samples."""
+    from quantize.ct2 import export_ct2
+    from rrtf.backends import build_backend
+
+    ct2 = build_backend("ct2", model_dir=export_ct2(tiny_dir, tmp_path / "ct2", "float32"), intra_threads=1)
+    ct2.generate(["def f():"], max_new_tokens=4)  # its generator is loaded here: it must not be what travels
+    local = summary(*rollout(LocalEngine(), ct2, problems[:6], tmp_path / "local"))
+    assert summary(*rollout(engine_from(RAY), ct2, problems[:6], tmp_path / "ray")) == local
