@@ -118,37 +118,18 @@ def test_an_actor_killed_mid_rollout_is_replaced_and_its_work_redone_once(kind, 
     assert len(lines(tmp_path / "candidates.jsonl")) == len(local)
 
 
-def test_a_killed_driver_rerun_resumes_from_its_files(cluster, tiny_dir, tmp_path):
+def test_evaluation_on_ray_gives_the_local_results(cluster, tiny_dir, tmp_path):
     from rrtf.evaluate import EvalConfig
     from rrtf.evaluate.cli import run
 
-    args = ["--model_name_or_path", str(tiny_dir), "--datasets", "heldout", "--max_problems", "12", "--num_samples", "2",
-            "--temperature", "0.8", "--max_new_tokens", "24", "--batch_size", "2", "--sandbox_workers", "1"]
-    out = tmp_path / "ray" / "results.json"
-    cmd = [sys.executable, "-m", "rrtf.evaluate", *args, "--output_file", str(out), "--rollout", "ray", "--ray_address", cluster,
-           "--ray_generators", "2", "--ray_judges", "1"]
-    samples = out.with_name("results.samples.jsonl")
-    proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **QUIET_ENV}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    deadline = time.time() + 180
-    while len(lines(samples)) < 8 and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    assert proc.poll() is None, "the driver finished before it could be killed"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    written = len(lines(samples))
-    assert 8 <= written < 36  # 12 problems x (1 greedy + 2 sampled)
-    done = subprocess.run(cmd, cwd=REPO, env={**os.environ, **QUIET_ENV}, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-
-    local = EvalConfig(model_name_or_path=str(tiny_dir), datasets=["heldout"], max_problems=12, num_samples=2, temperature=0.8,
-                       max_new_tokens=24, batch_size=2, sandbox_workers=1, output_file=str(tmp_path / "local" / "results.json"))
-    run(local)
-    ray_rows, local_rows = ({k: json.loads(p.read_text())[k] for k in ("datasets", "problems")} for p in (out, Path(local.output_file)))
-    assert ray_rows == local_rows
-    by_key = lambda path: {(r["task_id"], r["stage"], r["index"]): r["code"] for r in lines(path) if "stage" in r}  # noqa: E731
-    assert by_key(samples) == by_key(local.resolved_samples_file())
-    assert len(lines(samples)) == 36  # resumed: nothing generated twice
+    results = {}
+    for mode in ("local", "ray"):
+        cfg = EvalConfig(model_name_or_path=str(tiny_dir), datasets=["heldout"], max_problems=12, num_samples=2, temperature=0.8,
+                         max_new_tokens=24, batch_size=2, sandbox_workers=1, output_file=str(tmp_path / mode / "results.json"),
+                         rollout=mode, ray_generators=2)
+        run(cfg)
+        results[mode] = {k: json.loads(Path(cfg.output_file).read_text())[k] for k in ("datasets", "problems")}
+    assert results["ray"] == results["local"]
 
 
 def test_data_evol_validation_on_ray_judges_each_run_as_locally(cluster, tmp_path):
@@ -178,14 +159,27 @@ def test_data_evol_validation_on_ray_judges_each_run_as_locally(cluster, tmp_pat
     assert {"passed", "partial"} <= set(flaky) or {"passed", "failed"} <= set(flaky), flaky
 
 
-def test_train_with_rollout_ray_gives_the_local_runs_records(cluster, tiny_dir, tmp_path):
+def test_train_on_ray_killed_mid_sampling_and_rerun_gives_the_local_runs_records(cluster, tiny_dir, tmp_path):
+    """`python -m rrtf.train --rollout ray`, its driver SIGKILLed while sampling and run again: it resumes
+    from its files and ends on the local run's candidates, verdicts and held-out samples, each written once."""
     from testkit import run_module
 
-    args = ["--model_name_or_path", str(tiny_dir), "--max_problems", "6", "--eval_max_problems", "6", "--num_samples", "2",
-            "--max_new_tokens", "24", "--max_steps", "1", "--report_to", "none", "--disable_tqdm", "true", "--sandbox_workers", "1"]
-    for mode in ("local", "ray"):
-        extra = ["--rollout", "ray", "--ray_address", cluster, "--ray_generators", "2"] if mode == "ray" else []
-        done = run_module("rrtf.train", *args, "--output_dir", str(tmp_path / mode), *extra, timeout=300)
+    args = ["--model_name_or_path", str(tiny_dir), "--max_problems", "8", "--eval_max_problems", "6", "--num_samples", "3",
+            "--max_new_tokens", "24", "--max_steps", "1", "--report_to", "none", "--disable_tqdm", "true", "--sandbox_workers", "1",
+            "--prompts_per_call", "1"]
+    on_ray = [*args, "--output_dir", str(tmp_path / "ray"), "--rollout", "ray", "--ray_address", cluster, "--ray_generators", "2"]
+    candidates = tmp_path / "ray" / "round0" / "candidates.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "rrtf.train", *on_ray], cwd=REPO, env={**os.environ, **QUIET_ENV},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 240
+    while len(lines(candidates)) < 12 and proc.poll() is None and time.time() < deadline:  # past the teacher's 8
+        time.sleep(0.05)
+    assert proc.poll() is None, "the driver finished before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert 12 <= len(lines(candidates)) < 32  # 8 problems x (3 student samples + the reference)
+    for argv in (on_ray, [*args, "--output_dir", str(tmp_path / "local")]):
+        done = run_module("rrtf.train", *argv, timeout=300)
         assert done.returncode == 0, done.stderr[-2000:]
 
     def records(mode: str, pattern: str, key, value) -> dict:
@@ -196,6 +190,7 @@ def test_train_with_rollout_ray_gives_the_local_runs_records(cluster, tiny_dir, 
                                 ("eval_after.samples.jsonl", lambda r: (r["task_id"], r.get("stage"), r.get("index")), lambda r: r.get("code"))]:
         local = records("local", pattern, key, value)
         assert local and records("ray", pattern, key, value) == local, pattern
+    assert len(lines(candidates)) == 32  # resumed: nothing sampled twice
 
 
 def test_a_ctranslate2_sampler_reaches_the_actors_as_its_recipe(cluster, tiny_dir, problems, tmp_path):
