@@ -137,8 +137,9 @@ class RayEngine:
         if self.owns_cluster:
             logging.getLogger("ray").setLevel(logging.WARNING)
             # A local cluster for this job: logical CPUs enough to place every actor (they share the cores,
-            # as the local engine's processes would).
-            cpus = None if options.ray_address else max(os.cpu_count() or 1, options.ray_generators + options.ray_judges * 8)
+            # as the local engine's processes would); a judge asks for as many as its sandbox has workers.
+            workers = max(1, getattr(options, "sandbox_workers", 8))
+            cpus = None if options.ray_address else max(os.cpu_count() or 1, options.ray_generators + options.ray_judges * workers)
             ray.init(address=options.ray_address, num_cpus=cpus, include_dashboard=False, log_to_driver=False)
         self.gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
         self.generators: Dispatcher | None = None
