@@ -200,7 +200,7 @@ class RayEngine:
         except Exception as exc:  # noqa: BLE001 - whatever pickling raises, said in one line
             raise ValueError(f"--rollout ray: the {backend.describe()} cannot be sent to generator actors "
                              f"({type(exc).__name__}: {str(exc)[:200]})") from None
-        self.puts = [*self.puts[-3:], (backend, ref)]
+        self.puts = [*self.puts[-1:], (backend, ref)]  # the object store keeps the newest two (a round's student and a teacher)
         return ref
 
     def map_batches(self, backend: Any, batches: Iterable[list], run) -> Iterator[tuple[list, list[dict]]]:
