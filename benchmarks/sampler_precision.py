@@ -4,12 +4,14 @@ CTranslate2 int8, by CTranslate2 float32, by the transformers backend (the in-me
 at the same seed, in one run, and held-out greedy pass@1 after training compared.
 
     python benchmarks/sampler_precision.py                       # arms ct2-int8 ct2-float32 transformers, seed 42
-    python benchmarks/sampler_precision.py --seeds 42 1 --arms ct2-int8 ct2-float32 transformers ct2-int8-novnni
+    python benchmarks/sampler_precision.py --seeds 42 1 2 --arms ct2-int8 ct2-float32 transformers ct2-int8-novnni \
+        --repeat ct2-float32                                     # what docs/quantize.md reports
 
 An arm is a `--backend` and the environment it runs in: `ct2-int8-novnni` is `ct2:int8` with
 ONEDNN_MAX_CPU_ISA=AVX2, which makes CTranslate2 run the int8 GEMM a CPU without VNNI runs (int16
 accumulation with saturation, docs/quantize.md) -- the kernel under which int8 disagrees most with
-float32; torch's training arithmetic is bit-identical under that cap (checked when the arm was added).
+float32; torch is unaffected by the cap (checked when the arm was added: the default model's logits and
+gradients are bit-identical with and without it), so only the sampler changes.
 
 Also measured: greedy agreement of each CTranslate2 build with the float32 transformers model on the
 first 32 held-out prompts (the base model round 0 samples, and a trained model), under this CPU's
@@ -18,9 +20,9 @@ float32 arm (same seeds, so a difference is the precision's); and which held-out
 
 `--repeat ARM` trains ARM a second time (`ARM-repeat`, the same inputs): how far two identical runs land
 apart is the yardstick for the differences between arms. Every arm is a full run in its own process and
-output directory under --work_dir; a finished arm
-(its `bench.json`) is reused, so a killed benchmark resumes. Writes benchmarks/results/sampler_precision.json
-(with the machine and its load) and prints a table.
+output directory under --work_dir; a finished arm (its `bench.json`) is reused, so a killed benchmark
+resumes. Writes benchmarks/results/sampler_precision.json (the machine, each run's load after it) and
+prints a table.
 """
 from __future__ import annotations
 

@@ -137,6 +137,7 @@ class CT2Backend(GenerationBackend):
         self.add_special_tokens = add_special_tokens
         self._generator = None
         self._generator_sampled = False  # its random generator has been used: a seeded call needs a fresh one
+        self._precision: str | None = None  # the compute type a loaded generator reported (`precision`)
         self.loads = 0  # generators created (tests and benchmarks read it)
         self.calls = 0
         _LIVE.add(self)
@@ -176,8 +177,15 @@ class CT2Backend(GenerationBackend):
     @property
     def precision(self) -> str:
         """The compute type CTranslate2 really runs: the requested one resolved against the stored weights and
-        the device ("default" on int8 weights is "int8_float32" on a CPU; "auto" may quantize float32 weights)."""
-        return self.generator().compute_type  # the generator is loaded to generate anyway; an unsampled one is reused
+        the device ("default" on int8 weights is "int8_float32" on a CPU; "auto" may quantize float32 weights).
+        CTranslate2 alone knows it, once a generator is loaded; one loaded only to ask is not kept (a Ray
+        driver records the identity while its actors hold the generators)."""
+        if self._precision is None:
+            kept = self._generator is not None
+            self.generator()
+            if not kept:
+                self._generator = None
+        return self._precision
 
     def describe(self) -> str:
         return f"ct2 backend ({self.model_dir}, {self.device}, {self.compute_type})"
@@ -195,6 +203,7 @@ class CT2Backend(GenerationBackend):
             self._generator = ctranslate2.Generator(self.model_dir, device=self.device, compute_type=self.compute_type,
                                                     intra_threads=self.intra_threads, inter_threads=self.inter_threads)
             self._generator_sampled = False
+            self._precision = self._generator.compute_type
             self.loads += 1
         return self._generator
 

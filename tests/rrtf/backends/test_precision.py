@@ -59,13 +59,17 @@ def test_ct2_names_the_compute_type_that_runs(exports):
 
 
 def test_reading_the_precision_changes_no_sample(exports):
-    """The precision is read from the loaded generator; loading it early must not move the seeded samples."""
+    """The precision is read from a loaded generator; asking for it first must not move the seeded samples."""
     asked = build_backend("ct2", model_dir=exports["int8"], intra_threads=1)
-    asked.identity()
+    precision = asked.identity()["precision"]
     plain = build_backend("ct2", model_dir=exports["int8"], intra_threads=1)
     settings = dict(n=3, temperature=1.0, max_new_tokens=8, seed=5)
     assert asked.generate(PROMPTS, **settings) == plain.generate(PROMPTS, **settings)
-    assert asked.loads == plain.loads
+    assert asked.identity()["precision"] == plain.identity()["precision"] == precision
+    # Once known, it is not asked again: the identity of a sampled backend loads nothing.
+    loads = plain.loads
+    plain.identity()
+    assert plain.loads == loads
 
 
 def test_student_samples_at_float32_unless_int8_is_named(student, tiny_dir):
