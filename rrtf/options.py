@@ -102,10 +102,6 @@ class RolloutOptions:
         if parent is not None:
             parent()
 
-    def rollout_options(self) -> RolloutOptions:
-        """These knobs alone (a job config composed of this class hands them to the engine)."""
-        return RolloutOptions(**{f.name: getattr(self, f.name) for f in fields(RolloutOptions)})
-
 
 __all__ = ["SANDBOX_IDENTITY", "SANDBOX_PREFIX", "RolloutOptions", "SandboxOptions", "identity_fields", "identity_of", "knob", "sandbox_option_names"]
 

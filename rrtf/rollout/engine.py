@@ -11,7 +11,7 @@ or process, and a verdict depends only on the problem and the code. The engine t
 sandbox it opened (`engine.sandbox(config)` -> an object with `check_many` and `.engine`), so every
 job that already hands a sandbox down (training rounds, evaluation, compare_*) runs on it unchanged.
 
-    with engine_from(config.rollout_options()) as engine, engine.sandbox(config.sandbox_config()) as sandbox:
+    with engine_from(config) as engine, engine.sandbox(config.sandbox_config()) as sandbox:
         ...  # sample(..., sandbox) / evaluate(..., sandbox): generation and judging on the engine
 """
 from __future__ import annotations
@@ -44,9 +44,6 @@ class LocalEngine:
         sandbox = Sandbox(config)
         sandbox.engine = self
         return sandbox
-
-    def describe(self) -> str:
-        return "local"
 
     def close(self) -> None:
         return None

@@ -302,9 +302,6 @@ class RayEngine:
     def sandbox(self, config: SandboxConfig | None = None) -> RaySandbox:
         return RaySandbox(self, config or SandboxConfig())
 
-    def describe(self) -> str:
-        return f"ray ({self.options.ray_generators} generator(s), {self.options.ray_judges} judge(s))"
-
     def close(self) -> None:
         import ray
 
