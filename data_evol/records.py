@@ -2,8 +2,9 @@
 
 `Instruction` is one task in the pool: a seed (round 0) or an evolution of a parent, with its
 provenance. The final output is `sandbox.Problem` records (problems.jsonl) with an extra `evol`
-object (the provenance) and `teacher_answers` (every teacher's solution that passed the tests):
-`Problem.from_record` ignores both, `datasets.load_dataset("json", ...)` loads them as columns.
+object (the provenance) and `teacher_answers` (every teacher's solution, those that passed the tests
+first): `Problem.from_record` keeps the answers (rrtf's `--teachers dataset:NAME`) and ignores `evol`;
+`datasets.load_dataset("json", ...)` loads both as columns.
 """
 from __future__ import annotations
 

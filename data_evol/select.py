@@ -4,8 +4,10 @@ A test is dropped when its author's own solution fails it in any run (`author_fa
 solution's result on it changes between runs (`flaky`). A task left with fewer than min_tests tests
 is dropped (`too_few_tests`); so is one where no teacher's solution passes every kept test in every
 run (`no_passing_answer`), or where every passing solution copies a benchmark solution
-(`contaminated_solution`). Every passing teacher's solution is kept (`teacher_answers`, priority
-order), so RRTF has teachers of different quality to rank; the first is `canonical_solution`.
+(`contaminated_solution`). Every teacher's solution is kept (`teacher_answers`): the passing ones first,
+in priority order (the first is `canonical_solution`), then the failing ones, in priority order -- RRTF
+ranks teachers of different quality by their tests (PanGu-Coder2 did not filter its teachers' answers
+before ranking), so a weak teacher's wrong answer is a candidate to rank below, not something to hide.
 """
 from __future__ import annotations
 
@@ -81,7 +83,8 @@ def select(task: Instruction, validation: dict, answers: dict[str, Answer], *, m
                       source=SOURCE, split="train")
     record = problem.to_record()
     record["evol"] = task.provenance()
-    record["teacher_answers"] = [{"teacher": t, "solution": answers[t].solution} for t in clean]
+    failing = [t for t in validation["solvers"] if t not in passing and t in answers and contaminated(answers[t].solution) is None]
+    record["teacher_answers"] = [{"teacher": t, "solution": answers[t].solution} for t in clean + failing]
     return record, "", details
 
 

@@ -56,7 +56,7 @@ class RRTFConfig(SamplerConfig, RankerConfig, SandboxOptions, RolloutOptions, Tr
 
     # --- training method ---------------------------------------------------------------------
     method: str = knob("rrtf", "What a round trains with (rrtf.methods, docs/methods.md): rrtf (default, as published), "
-                               "rrtf_gap, sft, rft, dpo, grpo, multi_round.")
+                               "rrtf_gap, rrtf_best, sft, rft, dpo, grpo, multi_round.")
 
     # --- ranking and loss --------------------------------------------------------------------
     rank_loss: bool = knob(True, "False: SFT on teacher answers only (the RRTF-vs-SFT baseline).")

@@ -7,10 +7,19 @@ so on; tests/test_architecture.py checks the tree's own rules.
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import pytest
 from testkit import CHAT_TEMPLATE, start_transformers_serve, stop_process
+
+
+def pytest_collection_modifyitems(config, items):
+    """The test command runs two workers that take whole files in collection order (`-n 2 --dist
+    loadfile`): files with the most slow tests go first, so the run does not end waiting on one long
+    file started last. Within a file the order is kept (a stable sort by file)."""
+    slow = Counter(item.path for item in items if item.get_closest_marker("slow"))
+    items.sort(key=lambda item: -slow[item.path])
 
 
 @pytest.fixture(scope="session")

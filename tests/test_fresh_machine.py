@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from sandbox.languages import NAMES
 from sandbox.registry import ISOLATION_PACKAGE, debian_packages, languages, tools
 
@@ -38,6 +40,7 @@ def test_every_executable_the_sandbox_runs_is_installed():
     assert not missing, f"not installed here: {missing} (bash scripts/setup.sh dev installs them)"
 
 
+@pytest.mark.slow
 def test_every_language_judges_with_a_cache_under_tmp(tmp_path):
     """A cache root under /tmp (the sandbox mounts a fresh /tmp: its binds must come after it), built from
     nothing: the Go build cache, the Rust crates and the javac server's classes are made and seen."""
@@ -47,6 +50,7 @@ def test_every_language_judges_with_a_cache_under_tmp(tmp_path):
         assert f"PASS  {name}: a right answer passes, a wrong one fails" in run.stdout
 
 
+@pytest.mark.slow
 def test_selftest_fails_naming_the_language_when_its_crates_cannot_build(tmp_path):
     """The fresh-machine failure itself: Debian's crates present without their dependencies (regex without
     what it needs), so the one-time cargo build fails; the selftest must exit non-zero and say so."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from rrtf.methods.base import METHODS, TrainingMethod
 from rrtf.records import RankedGroup
+from sandbox.base.records import Status
 
-PASSED = "passed"
+PASSED = Status.PASSED.label  # RankedGroup.statuses holds verdict labels
 
 
 def passing_groups(groups: list[RankedGroup]) -> list[RankedGroup]:

@@ -79,20 +79,20 @@ def test_a_weak_teachers_consistent_wrong_tests_do_not_sink_the_better_answer():
     assert keep == [0, 1] and counts["contradicts_anchor"] == 2
 
 
-def test_select_keeps_every_passing_teacher_in_priority_order():
+def test_select_keeps_every_teacher_passing_ones_first_in_priority_order():
     task = Instruction(id="t", seed_id="s", instruction="Write f(x) returning x.", round=1, method="constraints")
     ok = [[True] * 4, [True] * 4]
     answers = {t: Answer(id="t", teacher=t, solution=f"def f(x):\n    return x  # {t}\n") for t in ("a", "b", "c")}
     results = {"a": ok, "b": ok, "c": [[True, True, True, False]] * 2}
     record, reason, details = select(task, _validation(results), answers, min_tests=3)
-    assert reason == "" and [t["teacher"] for t in record["teacher_answers"]] == ["a", "b"]
+    assert reason == "" and [t["teacher"] for t in record["teacher_answers"]] == ["a", "b", "c"]  # c fails: ranked last
     assert record["canonical_solution"] == answers["a"].solution and len(record["test_list"]) == 4
     assert record["evol"]["method"] == "constraints" and record["evol"]["round"] == 1
     assert details["teacher_passed"] == {"a": True, "b": True, "c": False}
     assert select(task, _validation(results), answers, min_tests=5)[1] == "too_few_tests"
     disagree = {"a": [[True, True, True, False]] * 2, "b": [[False, True, True, True]] * 2}
     record, _, details = select(task, _validation(disagree, authors=("a", "b", "b", "b")), answers, min_tests=2)
-    assert [t["teacher"] for t in record["teacher_answers"]] == ["a"] and len(record["test_list"]) == 3  # a (first) decides
+    assert [t["teacher"] for t in record["teacher_answers"]] == ["a", "b"] and len(record["test_list"]) == 3  # a (first) decides
     assert details["contradicts_anchor"] == 1
     assert select(task, _validation(results), answers, min_tests=3, contaminated=lambda s: "hit")[1] == "contaminated_solution"
 

@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 
+import pytest
 from testkit import QUIET_ENV, REPO, run_module
 
 
@@ -102,6 +103,7 @@ def test_tuning_params_json_is_only_json_and_gptqmodel_is_not_imported():
 NOISE = ("Failed to load", "torchao", "register_constant", "is_gradient_checkpointing")
 
 
+@pytest.mark.slow
 def test_commands_show_no_third_party_import_noise_but_real_messages_pass():
     for command in (["rrtf.train", "--help"], ["rrtf.tuning", "params", "--methods", "lora"]):
         proc = run_module(*command)
@@ -121,6 +123,7 @@ def test_commands_show_no_third_party_import_noise_but_real_messages_pass():
 # --- 5. a wrong flag, a malformed --config, an output path that is a file: one line, exit 2 ---------
 
 
+@pytest.mark.slow
 def test_wrong_flags_bad_config_files_and_file_output_paths_are_one_line(tmp_path):
     afile = tmp_path / "afile"
     afile.write_text("not a directory\n")
@@ -144,6 +147,7 @@ def test_wrong_flags_bad_config_files_and_file_output_paths_are_one_line(tmp_pat
 # --- a truncated checkpoint, a full disk ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_truncated_checkpoint_is_one_line_naming_the_weights_file(tiny_dir, tmp_path):
     import shutil
 

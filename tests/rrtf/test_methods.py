@@ -17,10 +17,11 @@ from rrtf.config import RRTFConfig
 from rrtf.methods import METHODS, build_method
 from rrtf.methods.dpo import preference_pairs
 from rrtf.methods.multi_round import per_round_samples
+from rrtf.methods.ranking import best_candidate_targets
 from rrtf.methods.rft import passing_groups
 from rrtf.records import RankedGroup
 
-ALL = ["dpo", "grpo", "multi_round", "rft", "rrtf", "rrtf_gap", "sft"]
+ALL = ["dpo", "grpo", "multi_round", "rft", "rrtf", "rrtf_best", "rrtf_gap", "sft"]
 PROMPT = "### Instruction:\nDefine a function named update that finds the minimum of the list xs.\n### Response:\n"
 
 
@@ -52,6 +53,14 @@ def test_what_each_method_trains_on_is_chosen_from_the_verdicts():
     rft = passing_groups([g])
     assert [x.responses for x in rft] == [[g.responses[0]], [g.responses[1]]]  # teacher and student, both passing
     assert all(x.best_teacher == 0 and x.statuses == ["passed"] for x in rft)
+    # rrtf_best: RRHF's target, the best passing candidate of any source -- the passing teacher while there is
+    # one (its bonus), else the best passing student; a group where nothing passes keeps no target
+    assert best_candidate_targets([g])[0].best_teacher == 0
+    students = RankedGroup(task_id="t", prompt="p", responses=g.responses[1:], rewards=g.rewards[1:], sources=g.sources[1:],
+                           statuses=g.statuses[1:], best_teacher=-1)
+    assert best_candidate_targets([students])[0].best_teacher == 0
+    failing = RankedGroup(task_id="t", prompt="p", responses=g.responses[2:], rewards=g.rewards[2:], statuses=g.statuses[2:])
+    assert best_candidate_targets([failing])[0].best_teacher == -1
     (pair,) = preference_pairs([g])
     assert (pair["chosen"], pair["rejected"]) == (g.responses[0], g.responses[3])  # best vs worst by verdict
     tie = RankedGroup(task_id="t", prompt="p", responses=["a", "b"], rewards=[1.0, 1.0])

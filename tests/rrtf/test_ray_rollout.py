@@ -25,6 +25,8 @@ from rrtf.rollout.judge import judge
 from rrtf.sampler import SamplerConfig, sample
 from sandbox.config import SandboxConfig
 
+pytestmark = pytest.mark.slow  # a Ray cluster and real rollouts: minutes, not seconds
+
 SANDBOX = SandboxConfig(workers=1, timeout_s=30, program_timeout_s=60)
 RAY = RolloutOptions(rollout="ray", ray_generators=2, ray_judges=2, ray_in_flight=1)
 
