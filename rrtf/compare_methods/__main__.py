@@ -97,8 +97,10 @@ def main(argv: list[str] | None = None) -> dict:
                 if method is not None:
                     tqdm.write(f"{condition} seed {seed} {method}: pass@1 {record['pass_at_1_before']:.3f} -> {record['pass_at_1']:.3f}, "
                                f"{record['wall_time_s']:.0f} s")
-        wanted = {(c, m or "base", s) for c, s, m in units}
-        records = [r for r in store.records if (r["condition"], r["method"], r["seed"]) in wanted]
+        # Every run of these conditions and seeds is reported, also a method an earlier call added
+        # (`--conditions no_teacher --methods rrtf_best`): its rows follow the requested methods'.
+        asked = {(c, s) for c in cfg.conditions for s in cfg.seeds}
+        records = [r for r in store.records if (r["condition"], r["seed"]) in asked]
     finally:
         store.close()
     summary = write_report(records, cfg, out, context(cfg))

@@ -114,7 +114,8 @@ def plot(rows: list[dict], out: Path) -> str:
 
 
 def budget(cfg: CompareMethodsConfig) -> str:
-    return (f"Budget, every method: the same training prompts ({cfg.max_problems or 'all'} on the default conditions), {cfg.num_samples} "
+    return (f"Budget, every method: the same training prompts ({cfg.max_problems or 'all'} on the default conditions, every problem of "
+            f"the paper's file), {cfg.num_samples} "
             f"generated student samples per prompt (GRPO: its group size; multi-round RRTF: split over its rounds), "
             f"{cfg.num_train_epochs:g} passes over them (GRPO: num_iterations), {cfg.per_device_train_batch_size} prompts per step, "
             f"learning rate {cfg.learning_rate}{' (' + ', '.join(cfg.learning_rates) + ')' if cfg.learning_rates else ' for every method'}, "
@@ -122,14 +123,17 @@ def budget(cfg: CompareMethodsConfig) -> str:
 
 
 def write_report(records: list[dict], cfg: CompareMethodsConfig, out: Path, context: dict) -> dict:
-    rows = summarize(records, cfg.methods, cfg.conditions)
+    extra = [m for m in dict.fromkeys(r["method"] for r in records) if m != "base" and m not in cfg.methods]
+    rows = summarize(records, [*cfg.methods, *extra], cfg.conditions)
     notes = loss_vs_pass(rows)
     image = plot(rows, out) if rows else None
     summary = {"rows": rows, "loss_vs_pass_at_1": notes, "budget": budget(cfg), "records": records, **context}
     (out / "results.json").write_text(json.dumps(summary, indent=1, default=str))
     lines = ["# Training methods compared", "", budget(cfg), f"Seeds: {', '.join(map(str, cfg.seeds))}. Device: {context.get('device')}.", ""]
     for condition in cfg.conditions:
-        lines += [f"## {condition}: {CONDITIONS[condition]}", "", table(rows, condition), ""]
+        prompts = sorted({r["train_problems"] for r in records if r["condition"] == condition and "train_problems" in r})
+        lines += [f"## {condition}: {CONDITIONS[condition]}", "", f"Training prompts: {', '.join(map(str, prompts)) or '?'}.", "",
+                  table(rows, condition), ""]
     lines += ["## Held-out loss against pass@1", "", *[f"- {n}" for n in notes], ""]
     if image:
         lines += [f"![{image}]({image})", ""]

@@ -55,3 +55,16 @@ def test_learning_rate_overrides_per_method():
     assert "learning_rates" in cfg.identity() and "learning_rates" not in CompareMethodsConfig().identity()
     with pytest.raises(ValueError, match="expected METHOD=LR"):
         CompareMethodsConfig(learning_rates=["dpo"])
+
+
+def test_a_method_an_earlier_call_added_is_reported_after_the_requested_ones(tmp_path):
+    import json
+
+    from rrtf.compare_methods.report import write_report
+
+    records = [rec("no_teacher", "base", 1, 0.4), rec("no_teacher", "rrtf", 1, 0.3), rec("no_teacher", "rrtf_best", 1, 0.5)]
+    cfg = CompareMethodsConfig(methods=["rrtf"], conditions=["no_teacher"], seeds=[1], output_dir=str(tmp_path))
+    summary = write_report(records, cfg, tmp_path, {"device": "cpu"})
+    assert [r["method"] for r in summary["rows"]] == ["base", "rrtf", "rrtf_best"]
+    assert summary["rows"][2]["vs_rrtf"]["mean_diff"] == pytest.approx(0.2)
+    assert "| rrtf_best | 0.500" in (tmp_path / "results.md").read_text() and json.loads((tmp_path / "results.json").read_text())["rows"]
