@@ -16,9 +16,13 @@ from testkit import CHAT_TEMPLATE, start_transformers_serve, stop_process
 
 def pytest_collection_modifyitems(config, items):
     """The test command runs two workers that take whole files in collection order (`-n 2 --dist
-    loadfile`): files with the most slow tests go first, so the run does not end waiting on one long
-    file started last. Within a file the order is kept (a stable sort by file)."""
-    slow = Counter(item.path for item in items if item.get_closest_marker("slow"))
+    loadfile`): the files with the most slow work go first -- a slow test counts 1, or its marker's
+    `weight` (`@pytest.mark.slow(weight=10)` for a test of minutes) -- so the run does not end waiting
+    on one long file started last. Within a file the order is kept (a stable sort by file)."""
+    slow: Counter = Counter()
+    for item in items:
+        if marker := item.get_closest_marker("slow"):
+            slow[item.path] += marker.kwargs.get("weight", 1)
     items.sort(key=lambda item: -slow[item.path])
 
 

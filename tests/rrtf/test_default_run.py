@@ -15,7 +15,7 @@ import pytest
 from testkit import REPO
 
 
-@pytest.mark.slow
+@pytest.mark.slow(weight=10)  # the suite's longest test (~2 minutes): a worker starts it first (tests/conftest.py)
 def test_default_run_improves_heldout_pass_at_1(tmp_path):
     out = tmp_path / "default"
     proc = subprocess.run([sys.executable, "-m", "rrtf.train", "--output_dir", str(out), "--disable_tqdm", "true"],
