@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -58,8 +57,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 1, 2, 3, 4])
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
     parser.add_argument("--out", default="outputs/compare-methods-checks")
+    parser.add_argument("--comparison", default="benchmarks/results/compare_methods.jsonl", help="The comparison's records (RRTF's rows).")
     parser.add_argument("--one", nargs=2, metavar=("ARM", "SEED"), help=argparse.SUPPRESS)  # a child process's unit
     args = parser.parse_args()
+    from rrtf.compare_methods.config import BASELINE
+    from rrtf.compare_methods.report import mean_sd, paired
+
     out = Path(args.out)
     if args.one:
         arm, seed = args.one[0], int(args.one[1])
@@ -75,12 +78,18 @@ def main() -> None:
                 subprocess.run([sys.executable, __file__, "--out", str(out), "--one", arm, str(seed)], check=True, env=env, cwd=ROOT)
             records.append(json.loads(done.read_text()))
             print(f"{arm} seed {seed}: pass@1 {records[-1]['pass_at_1_before']:.3f} -> {records[-1]['pass_at_1']:.3f}", flush=True)
-    print(f"\n| arm | held-out pass@1 (mean ± sd over seeds {' '.join(map(str, args.seeds))}) |\n|---|---:|")
+    # Paired, seed by seed, with the comparison's own RRTF runs of the same condition (its results.jsonl).
+    rrtf = {(r["condition"], r["seed"]): r["pass_at_1"] for r in map(json.loads, (ROOT / args.comparison).read_text().splitlines())
+            if r["method"] == BASELINE}
+    print(f"\n| arm | held-out pass@1 (mean ± sd over seeds {' '.join(map(str, args.seeds))}) | vs RRTF, paired (mean; p; win/tie/loss) |"
+          "\n|---|---:|---:|")
     summary = {}
     for arm in args.arms:
-        values = [r["pass_at_1"] for r in records if r["arm"] == arm]
-        summary[arm] = {"mean": statistics.mean(values), "sd": statistics.stdev(values) if len(values) > 1 else 0.0, "values": values}
-        print(f"| {arm} | {summary[arm]['mean']:.3f} ± {summary[arm]['sd']:.3f} |")
+        mine = [r for r in records if r["arm"] == arm]
+        mean, sd = mean_sd([r["pass_at_1"] for r in mine])
+        vs = paired([r["pass_at_1"] - rrtf[(r["condition"], r["seed"])] for r in mine if (r["condition"], r["seed"]) in rrtf])
+        summary[arm] = {"mean": mean, "sd": sd, "values": [r["pass_at_1"] for r in mine], "vs_rrtf": vs}
+        print(f"| {arm} | {mean:.3f} ± {sd:.3f} | {vs['mean_diff']:+.3f} (p {vs['p']:.2f}; {vs['wins']}/{vs['ties']}/{vs['losses']}) |")
     result = {"machine": platform.node(), "cpus": os.cpu_count(), "load_average_at_end": os.getloadavg(), "seeds": args.seeds,
               "summary": summary, "records": records}
     path = ROOT / "benchmarks" / "results" / "methods_checks.json"

@@ -6,8 +6,8 @@ from __future__ import annotations
 import dataclasses
 
 from rrtf.methods.base import METHODS, TrainingMethod
-from rrtf.methods.rft import PASSED
 from rrtf.records import RankedGroup
+from sandbox.base.records import Status
 
 
 @METHODS.register("rrtf")
@@ -31,7 +31,7 @@ def best_candidate_targets(groups: list[RankedGroup]) -> list[RankedGroup]:
     target. A group with no passing candidate keeps no target (only its ranking term trains)."""
     out = []
     for g in groups:
-        passing = [i for i, status in enumerate(g.statuses) if status == PASSED]
+        passing = [i for i, status in enumerate(g.statuses) if status == Status.PASSED.label]
         best = max(passing, key=lambda i: (g.rewards[i], -i)) if passing else g.best_teacher
         out.append(dataclasses.replace(g, best_teacher=best))
     return out
